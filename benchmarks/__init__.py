@@ -1,0 +1,1 @@
+"""Scale benchmarks that print JSON, and the synthetic data they use."""

@@ -1,0 +1,18 @@
+"""SQLite storage for Parley.
+
+All SQL of the project lives in this package, behind named functions that return
+plain dicts, lists or DataFrames. Callers never see cursors.
+"""
+
+from db.connection import connect, write_transaction, DatabaseError, ReadOnlyDatabase, DiskFull
+from db.migrations import migrate, SCHEMA_VERSION
+
+__all__ = [
+    "connect",
+    "write_transaction",
+    "migrate",
+    "SCHEMA_VERSION",
+    "DatabaseError",
+    "ReadOnlyDatabase",
+    "DiskFull",
+]

@@ -1,0 +1,97 @@
+"""Articles and their sentences: inserts for the importer, reads for pages and the CLI."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+
+
+def find_by_sha(db: sqlite_utils.Database, sha256: str) -> str | None:
+    """External id of the article with this text hash, if any."""
+    row = db.execute("SELECT external_id FROM articles WHERE sha256 = ?", [sha256]).fetchone()
+    return row[0] if row else None
+
+
+def external_id_exists(db: sqlite_utils.Database, external_id: str) -> bool:
+    """Whether an article already uses ``external_id``."""
+    return db.execute("SELECT 1 FROM articles WHERE external_id = ?",
+                      [external_id]).fetchone() is not None
+
+
+def max_sentence_id(conn: sqlite3.Connection) -> int:
+    """Highest sentence id so far (0 when empty); the importer numbers new rows after it."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
+
+
+def insert_article(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
+    """Insert one article row (inside a write transaction); returns its id."""
+    cur = conn.execute(
+        "INSERT INTO articles (external_id, title, source, url, published_at, text, sha256, "
+        "meta, imported_at) VALUES (:external_id, :title, :source, :url, :published_at, "
+        ":text, :sha256, :meta, :imported_at)",
+        row,
+    )
+    return int(cur.lastrowid)
+
+
+def insert_sentences(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Bulk insert ``(id, article_id, idx, start, end, text, kind, target, ord)`` tuples."""
+    conn.executemany(
+        'INSERT INTO sentences (id, article_id, idx, start, "end", text, kind, target, ord) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def list_articles(db: sqlite_utils.Database, *, limit: int = 1000, offset: int = 0) -> list[dict]:
+    """Articles with their sentence counts, in import order."""
+    return list(db.query(
+        "SELECT a.id, a.external_id, a.title, a.source, a.url, a.published_at, a.imported_at, "
+        "(SELECT count(*) FROM sentences s WHERE s.article_id = a.id) AS sentences, "
+        "(SELECT count(*) FROM sentences s WHERE s.article_id = a.id AND s.kind = 'content') "
+        "AS content_sentences FROM articles a ORDER BY a.id LIMIT ? OFFSET ?",
+        [limit, offset],
+    ))
+
+
+def count_articles(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+
+def get_article(db: sqlite_utils.Database, article_id: int) -> dict | None:
+    """One article row (with its text) by internal id."""
+    rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
+    return rows[0] if rows else None
+
+
+def iter_sentences(db: sqlite_utils.Database, external_id: str | None = None) -> Iterator[dict]:
+    """Sentences of one article (by external id) or of all, in article order.
+
+    Each dict: ``id`` (public ``<external_id>:<idx>``), ``article``, ``index``, ``start``,
+    ``end``, ``text``, ``kind``.
+    """
+    sql = ('SELECT a.external_id AS article, s.idx AS "index", s.start, s."end", s.text, '
+           "s.kind FROM sentences s JOIN articles a ON a.id = s.article_id")
+    params: list[Any] = []
+    if external_id is not None:
+        sql += " WHERE a.external_id = ?"
+        params.append(external_id)
+    sql += " ORDER BY s.article_id, s.idx"
+    for row in db.query(sql, params):
+        yield {"id": f"{row['article']}:{row['index']}", **row}
+
+
+def stats(db: sqlite_utils.Database) -> dict[str, int]:
+    """Counts for ``stats``: articles, sentences, content sentences, annotators,
+    annotations (labeled), gold."""
+    q = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+    return {
+        "articles": q("SELECT count(*) FROM articles"),
+        "sentences": q("SELECT count(*) FROM sentences"),
+        "content_sentences": q("SELECT count(*) FROM sentences WHERE kind = 'content'"),
+        "annotators": q("SELECT count(*) FROM annotators"),
+        "annotations": q("SELECT count(*) FROM annotations WHERE status = 'labeled'"),
+        "gold": q("SELECT count(*) FROM gold"),
+    }

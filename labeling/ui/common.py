@@ -1,0 +1,86 @@
+"""Shared pieces of the Streamlit pages: the database connection, the project config,
+and who is working (name in the URL, optional password, role)."""
+
+from __future__ import annotations
+
+import streamlit as st
+import sqlite_utils
+
+import db as store
+from labeling import annotate, project
+from labeling.config import ProjectConfig
+
+REVIEW_ROLES = ("reviewer", "admin")
+
+
+@st.cache_resource(show_spinner="Opening the project…")
+def _project_path() -> str:
+    """Migrations, config and seed: once per process (cache_resource is process-global)."""
+    path = project.db_path()
+    project.init(path).close()
+    return path
+
+
+def _close(db: sqlite_utils.Database) -> None:
+    db.close()
+
+
+@st.cache_resource(scope="session", on_release=_close, show_spinner=False)
+def _session_connection(path: str) -> sqlite_utils.Database:
+    # One connection per browser session: a connection has one transaction state, so
+    # sessions must not share one (notes/streamlit.md).
+    return store.connect(path)
+
+
+def session_db() -> sqlite_utils.Database:
+    """This browser session's connection to the project database."""
+    return _session_connection(_project_path())
+
+
+def project_config(db: sqlite_utils.Database) -> ProjectConfig:
+    """The stored project config (read per rerun: it is one small row)."""
+    return project.load_config(db)
+
+
+def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | None:
+    """The annotator field (kept in ``?annotator=``), sign-in when a password is set.
+
+    Returns the signed-in annotator ``{"id", "name", "role", ...}`` or None (the page
+    then shows nothing of anyone's work).
+    """
+    with st.sidebar:
+        name = st.text_input("Annotator", key="annotator", bind="query-params",
+                             placeholder="your name", max_chars=40)
+        name = (name or "").strip()
+        if not name:
+            st.info("Type your name to start.")
+            return None
+        if not annotate.valid_name(name):
+            st.error("Use 1–40 letters, digits, spaces or - _ .")
+            return None
+        if annotate.needs_password(db, name) and st.session_state.get("_signed_in") != name:
+            pw = st.text_input("Password", type="password", key="password")
+            if pw and annotate.authenticate(db, name, pw):
+                st.session_state["_signed_in"] = name
+                st.session_state.pop("password", None)
+                st.rerun()
+            if pw:
+                st.error("Wrong password.")
+            return None
+        try:
+            person = annotate.ensure_annotator(db, name, cfg)
+        except annotate.LabelingError as exc:
+            st.error(str(exc))
+            return None
+        st.caption(f"Role: {person['role']}")
+    return person
+
+
+def require_role(person: dict | None, roles: tuple[str, ...] = REVIEW_ROLES) -> dict:
+    """Stop the page unless the signed-in person has one of ``roles`` (server-side check:
+    pages reached by URL or session-state tricks are refused too)."""
+    if person is None or person.get("role") not in roles:
+        st.error("This page is for " + " or ".join(roles) + "s. Ask an admin for access.",
+                 icon="🔒")
+        st.stop()
+    return person

@@ -1,0 +1,30 @@
+"""Data page: the articles in the project and their sentences, shown literally."""
+
+import streamlit as st
+
+from labeling import corpus
+from labeling.ui import common
+
+db = common.session_db()
+st.header("Data")
+
+summary = corpus.summary(db)
+cols = st.columns(4)
+cols[0].metric("Articles", summary["articles"])
+cols[1].metric("Sentences", summary["sentences"])
+cols[2].metric("To label", summary["content_sentences"])
+cols[3].metric("Labels", summary["annotations"])
+
+articles = corpus.articles(db)
+if not articles:
+    st.info("No articles yet. Import some with `python -m labeling import PATH`.")
+    st.stop()
+
+choice = st.selectbox(
+    "Article", [a["id"] for a in articles], key="data_article",
+    format_func=lambda aid: next(a["external_id"] for a in articles if a["id"] == aid),
+)
+art = next(a for a in articles if a["id"] == choice)
+st.text(art["title"] or art["external_id"])
+st.dataframe(corpus.sentence_table(db, art["external_id"]), hide_index=True,
+             width="stretch", column_config={"text": st.column_config.TextColumn(width="large")})

@@ -1,0 +1,130 @@
+"""Shared fixtures: a fresh project database per test, the shared/ data folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def db_path(tmp_path, monkeypatch) -> Path:
+    """A path for a new database; also exported as PARLEY_DB for the app and CLI."""
+    path = tmp_path / "labels.db"
+    monkeypatch.setenv("PARLEY_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def project_db(db_path):
+    """An initialised project (migrations, default config, the seed article)."""
+    from labeling import project
+
+    db = project.init(db_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def empty_db(db_path):
+    """An initialised project without the seed article."""
+    from labeling import project
+
+    db = project.init(db_path, seed=False)
+    yield db
+    db.close()
+
+
+def require_browser() -> str:
+    """Path of Chromium for browser tests; under CI=true a missing browser fails."""
+    exe = "/usr/bin/chromium"
+    if not os.path.exists(exe):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but /usr/bin/chromium is missing: browser tests must run in CI")
+        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
+    return exe
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    """``streamlit run app.py`` on 127.0.0.1:<free port> against ``db``; stopped by its PID."""
+
+    def __init__(self, db: Path, env: dict | None = None):
+        import subprocess
+        import time
+        import urllib.request
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(db.parent / f"streamlit-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+             "--server.headless=true", "--server.address=127.0.0.1",
+             f"--server.port={self.port}", "--browser.gatherUsageStats=false",
+             "--server.fileWatcherType=none", "--global.developmentMode=false"],
+            cwd=ROOT, env={**os.environ, "PARLEY_DB": str(db), **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("streamlit did not become healthy within 60 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except Exception:
+                self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def server(db_path):
+    """A live app on a fresh project database (seeded on first start)."""
+    srv = StreamlitServer(db_path)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no downloaded browsers here)."""
+    exe = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def wait_idle(page, timeout: float = 15_000) -> None:
+    """Wait until the Streamlit script is not running."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
+                           timeout=timeout)
