@@ -20,48 +20,55 @@ import json
 import random
 import sys
 from collections.abc import Iterator
+from itertools import islice
 
-_PEOPLE = (
-    "Wendy Sherman", "Sergei Ryabkov", "Antony Blinken", "Sergei Lavrov", "Jens Stoltenberg",
-    "Olaf Scholz", "Emmanuel Macron", "Volodymyr Zelensky", "Ursula von der Leyen",
-    "Kim Jong-un", "Moon Jae-in", "Wang Yi", "Josep Borrell", "Rafael Grossi",
+
+def _words_list(items: str) -> tuple[str, ...]:
+    """A compact word list: "a, b c, d" -> ("a", "b c", "d")."""
+    return tuple(items.split(", "))
+
+
+_PEOPLE = _words_list(
+    "Wendy Sherman, Sergei Ryabkov, Antony Blinken, Sergei Lavrov, Jens Stoltenberg, "
+    "Olaf Scholz, Emmanuel Macron, Volodymyr Zelensky, Ursula von der Leyen, "
+    "Kim Jong-un, Moon Jae-in, Wang Yi, Josep Borrell, Rafael Grossi"
 )
-_TITLED = (
-    "Dr. Anna Weber", "Mr. Daniel Price", "Mrs. Laura Chen", "Prof. Ivan Petrov",
-    "Gen. Mark Milley", "Sen. Chris Murphy", "Gov. Jay Inslee", "Dr. Li Wei",
+_TITLED = _words_list(
+    "Dr. Anna Weber, Mr. Daniel Price, Mrs. Laura Chen, Prof. Ivan Petrov, "
+    "Gen. Mark Milley, Sen. Chris Murphy, Gov. Jay Inslee, Dr. Li Wei"
 )
-_PLACES = (
-    "Geneva", "Vienna", "Brussels", "Moscow", "Kyiv", "Washington", "Seoul", "Beijing",
-    "Doha", "Paris", "Berlin", "Minsk", "Istanbul", "Helsinki", "Warsaw",
+_PLACES = _words_list(
+    "Geneva, Vienna, Brussels, Moscow, Kyiv, Washington, Seoul, Beijing, Doha, "
+    "Paris, Berlin, Minsk, Istanbul, Helsinki, Warsaw"
 )
-_ACTORS = (
-    "the U.S.", "the U.K.", "the E.U.", "NATO", "Russia", "Ukraine", "the delegation",
-    "the U.N. Security Council", "the OSCE", "the White House", "the Kremlin",
-    "the foreign ministry", "U.S. officials", "European diplomats",
+_ACTORS = _words_list(
+    "the U.S., the U.K., the E.U., NATO, Russia, Ukraine, the delegation, "
+    "the U.N. Security Council, the OSCE, the White House, the Kremlin, "
+    "the foreign ministry, U.S. officials, European diplomats"
 )
-_BASE_VERBS = ("demand", "warn", "insist", "propose", "reject", "signal", "accept", "offer")
-_VERBS = (
-    "demanded", "warned", "insisted", "proposed", "rejected", "signaled", "confirmed",
-    "suggested", "argued", "acknowledged", "denied", "offered", "repeated", "noted",
+_BASE_VERBS = _words_list("demand, warn, insist, propose, reject, signal, accept, offer")
+_VERBS = _words_list(
+    "demanded, warned, insisted, proposed, rejected, signaled, confirmed, suggested, "
+    "argued, acknowledged, denied, offered, repeated, noted"
 )
-_NOUNS = (
-    "talks", "sanctions", "troops", "missiles", "guarantees", "negotiations", "border",
-    "alliance", "treaty", "ceasefire", "agreement", "proposal", "deadline", "concessions",
-    "security documents", "export controls", "military aid", "inspections", "exercises",
-    "pipeline", "embargo", "framework", "withdrawal", "de-escalation", "deployment",
+_NOUNS = _words_list(
+    "talks, sanctions, troops, missiles, guarantees, negotiations, border, alliance, "
+    "treaty, ceasefire, agreement, proposal, deadline, concessions, "
+    "security documents, export controls, military aid, inspections, exercises, "
+    "pipeline, embargo, framework, withdrawal, de-escalation, deployment"
 )
-_FILLER = (
-    "the", "a", "of", "to", "in", "on", "for", "with", "and", "that", "its", "their",
-    "further", "new", "possible", "early", "strategic", "regional", "broader", "final",
-    "would", "could", "might", "again", "after", "before", "during", "while", "about",
-    "between", "across", "under", "without", "several", "two", "both", "any", "some",
-    "in principle", "at least", "for now", "so far", "on Monday", "last week",
+_FILLER = _words_list(
+    "the, a, of, to, in, on, for, with, and, that, its, their, further, new, "
+    "possible, early, strategic, regional, broader, final, would, could, might, "
+    "again, after, before, during, while, about, between, across, under, without, "
+    "several, two, both, any, some, in principle, at least, for now, so far, "
+    "on Monday, last week"
 )
-_MONTHS = ("Jan.", "Feb.", "Aug.", "Sept.", "Oct.", "Nov.", "Dec.", "March", "April", "June")
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
-_HEADLINE_WORDS = (
-    "talks", "stall", "over", "sanctions", "as", "envoys", "meet", "in", "deadline", "nears",
-    "no", "breakthrough", "on", "missiles", "hopes", "fade", "for", "deal", "troops",
+_MONTHS = _words_list("Jan., Feb., Aug., Sept., Oct., Nov., Dec., March, April, June")
+_DAYS = _words_list("Monday, Tuesday, Wednesday, Thursday, Friday")
+_HEADLINE_WORDS = _words_list(
+    "talks, stall, over, sanctions, as, envoys, meet, in, deadline, nears, no, "
+    "breakthrough, on, missiles, hopes, fade, for, deal, troops"
 )
 
 
@@ -115,7 +122,8 @@ def _sentence(rng: random.Random) -> str:
     subject = rng.choice(_ACTORS + _PEOPLE + _TITLED)
     subject = subject[0].upper() + subject[1:]
     verb = rng.choice(_VERBS)
-    body = _words(rng, max(1, n - 4)).rstrip(".")  # "the U.S." + "." must not read "U.S.."
+    # End on a noun: not on "a" (an initial?) nor on "the U.S." (an abbreviation?).
+    body = f"{_words(rng, max(1, n - 5))} {rng.choice(_NOUNS)}"
     style = rng.random()
     if style < 0.12:
         quoted = _words(rng, rng.randint(4, 12))
@@ -173,18 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", help="output file ('-' for stdout)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    out = sys.stdout if args.path == "-" else open(args.path, "w", encoding="utf-8")
-    try:
-        written = 0
-        # 60 sentences per article is the maximum, so this budget always suffices.
-        for article in articles(args.n_articles * 60, seed=args.seed):
-            if written == args.n_articles:
-                break
-            out.write(json.dumps(article, ensure_ascii=False) + "\n")
-            written += 1
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    # 60 sentences per article is the maximum, so this budget always suffices.
+    stream = articles(args.n_articles * 60, seed=args.seed)
+    lines = (json.dumps(a, ensure_ascii=False) + "\n" for a in islice(stream, args.n_articles))
+    if args.path == "-":
+        sys.stdout.writelines(lines)
+    else:
+        with open(args.path, "w", encoding="utf-8") as out:
+            out.writelines(lines)
     return 0
 
 

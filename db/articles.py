@@ -20,6 +20,44 @@ def external_id_exists(db: sqlite_utils.Database, external_id: str) -> bool:
                       [external_id]).fetchone() is not None
 
 
+def existing_keys(db: sqlite_utils.Database | sqlite3.Connection, sha256s: Iterable[str],
+                  external_ids: Iterable[str]) -> tuple[set[str], set[str]]:
+    """Which of these text hashes and which of these external ids are already stored.
+
+    One query per few hundred keys, not two per article: the importer checks a whole
+    file at once."""
+    return (_present(db, "sha256", sha256s), _present(db, "external_id", external_ids))
+
+
+def _present(db, column: str, values: Iterable[str]) -> set[str]:
+    values = list(dict.fromkeys(values))
+    found: set[str] = set()
+    for i in range(0, len(values), _IN_CHUNK):
+        chunk = values[i:i + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        found.update(r[0] for r in db.execute(
+            f"SELECT {column} FROM articles WHERE {column} IN ({marks})", chunk).fetchall())
+    return found
+
+
+_IN_CHUNK = 500  # bound parameters per IN (...) query; far below SQLite's limit
+
+
+def max_article_id(conn: sqlite3.Connection) -> int:
+    """Highest article id so far (0 when empty); the importer numbers new rows after it."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()[0]
+
+
+def insert_articles(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Bulk insert ``(id, external_id, title, source, url, published_at, text, sha256,
+    meta, imported_at)`` tuples (inside a write transaction)."""
+    conn.executemany(
+        "INSERT INTO articles (id, external_id, title, source, url, published_at, text, "
+        "sha256, meta, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
 def max_sentence_id(conn: sqlite3.Connection) -> int:
     """Highest sentence id so far (0 when empty); the importer numbers new rows after it."""
     return conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]

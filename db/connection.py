@@ -40,22 +40,27 @@ def connect(path: str | Path, *, migrate: bool = False) -> sqlite_utils.Database
     connection has a single transaction state: give each browser session (or worker
     thread) its own connection. With ``migrate=True`` pending migrations are applied.
     """
-    conn = sqlite3.connect(
-        str(path),
-        check_same_thread=False,
-        timeout=BUSY_TIMEOUT_MS / 1000,
-        isolation_level=None,  # autocommit; transactions are explicit (BEGIN IMMEDIATE)
-    )
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if str(path) != ":memory:":
-        try:
+    try:
+        conn = sqlite3.connect(
+            str(path),
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # autocommit; transactions are explicit (BEGIN IMMEDIATE)
+        )
+    except sqlite3.Error as exc:
+        raise _translate(exc, path) from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if str(path) != ":memory:":
+            # the first statement that reads the file: "file is not a database" shows here
             conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError as exc:
-            raise _translate(exc, path) from exc
-    # NORMAL is durable in WAL mode against process crashes (not power loss),
-    # and avoids an fsync per label.
-    conn.execute("PRAGMA synchronous = NORMAL")
+        # NORMAL is durable in WAL mode against process crashes (not power loss),
+        # and avoids an fsync per label.
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _translate(exc, path) from None
     db = sqlite_utils.Database(conn)
     # the lock serialises the rare cross-thread use of one connection
     db._parley_lock = threading.RLock()  # type: ignore[attr-defined]
@@ -77,15 +82,16 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]
     conn = db.conn
     lock = getattr(db, "_parley_lock", None) or threading.RLock()
     with lock:
+        path = getattr(db, "_parley_path", "?")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise _translate(exc, getattr(db, "_parley_path", "?")) from exc
+            _reraise(exc, path)
         try:
             yield conn
         except sqlite3.OperationalError as exc:
             _rollback(conn)
-            raise _translate(exc, getattr(db, "_parley_path", "?")) from exc
+            _reraise(exc, path)
         except BaseException:
             _rollback(conn)
             raise
@@ -94,7 +100,7 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]
                 conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 _rollback(conn)
-                raise _translate(exc, getattr(db, "_parley_path", "?")) from exc
+                _reraise(exc, path)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -102,10 +108,25 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _translate(exc: sqlite3.OperationalError, path: object) -> Exception:
+def _reraise(exc: sqlite3.Error, path: object) -> None:
+    """Raise the user-facing translation of ``exc`` (chained), or ``exc`` itself."""
+    translated = _translate(exc, path)
+    if translated is exc:
+        raise exc  # not ``from exc``: an exception must not be its own cause
+    raise translated from exc
+
+
+def _translate(exc: sqlite3.Error, path: object) -> Exception:
+    """A :class:`DatabaseError` with a message for users, or ``exc`` unchanged."""
     msg = str(exc).lower()
     if "full" in msg:
         return DiskFull(f"{path}: the disk (or database size limit) is full; nothing was saved")
-    if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
+    if "unable to open" in msg:
+        return ReadOnlyDatabase(f"{path}: cannot open the database file ({exc}); "
+                                "does its folder exist, and may it be written?")
+    if "readonly" in msg or "read-only" in msg:
         return ReadOnlyDatabase(f"{path}: the database cannot be written ({exc}); nothing was saved")
+    if "not a database" in msg or "malformed" in msg:
+        return DatabaseError(f"{path}: not a usable SQLite database ({exc}); "
+                             "choose another file with --db or PARLEY_DB")
     return exc

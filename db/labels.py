@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import sqlite_utils
 
+from db.connection import write_transaction
+
 # Candidate scan: walks the partial index of sentences that still need labels, in
-# routing order, and skips those this annotator already did or that are full once
-# other people's live leases are counted. Each check is a primary-key probe.
+# routing order, from the annotator's cursor, and skips those this annotator already
+# did or that are full once other people's live leases are counted. Each check is a
+# primary-key probe, so the cost is one step per skipped sentence, not per sentence
+# in the corpus.
 _NEXT_SQL = """
 SELECT s.id FROM sentences AS s INDEXED BY sentences_open
-WHERE s.kind = 'content' AND s.n_done < s.target AND s.ord >= :from_ord
+WHERE s.kind = 'content' AND s.n_done < s.target AND s.ord BETWEEN :lo AND :hi
   AND NOT EXISTS (SELECT 1 FROM annotations AS a
                   WHERE a.sentence_id = s.id AND a.annotator_id = :me)
   AND s.n_done + (SELECT count(*) FROM assignments AS l
@@ -27,15 +31,76 @@ WHERE s.kind = 'content' AND s.n_done < s.target AND s.ord >= :from_ord
 ORDER BY s.ord, s.id
 LIMIT 1
 """
+_HELD_SQL = (
+    "SELECT l.sentence_id FROM assignments l WHERE l.annotator_id = :me AND l.expires_at > :now "
+    "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sentence_id = l.sentence_id "
+    "AND a.annotator_id = l.annotator_id) LIMIT 1")
+_CURSOR_SQL = ("SELECT s.ord FROM annotators n JOIN sentences s ON s.id = n.cursor_sentence "
+               "WHERE n.id = :me")
+_SEATS_SQL = (
+    "SELECT s.target, s.n_done, (SELECT count(*) FROM assignments l WHERE "
+    "l.sentence_id = s.id AND l.annotator_id != :me AND l.expires_at > :now), s.kind "
+    "FROM sentences s WHERE s.id = :sid")
+_GET_ANNOTATION_SQL = "SELECT * FROM annotations WHERE sentence_id = :sid AND annotator_id = :me"
+_DROP_OTHER_LEASES_SQL = "DELETE FROM assignments WHERE annotator_id = :me AND sentence_id != :sid"
+_TAKE_LEASE_SQL = (
+    "INSERT INTO assignments (sentence_id, annotator_id, expires_at) VALUES (:sid, :me, :exp) "
+    "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET expires_at = excluded.expires_at")
+_SET_CURSOR_SQL = "UPDATE annotators SET cursor_sentence = :sid WHERE id = :me"
+_RELEASE_SQL = "DELETE FROM assignments WHERE annotator_id = :me AND sentence_id = :sid"
+_INSERT_EVENT_SQL = (
+    "INSERT INTO events (action, sentence_id, annotator_id, labels, note, duration_ms, "
+    "guidelines_version, source, created_at) VALUES (:action, :sid, :me, :labels, :note, "
+    ":duration_ms, :gv, :source, :now)")
+_UPSERT_ANNOTATION_SQL = (
+    "INSERT INTO annotations (sentence_id, annotator_id, status, labels, flagged, note, "
+    "duration_ms, guidelines_version, source, event_id, created_at, updated_at) "
+    "VALUES (:sid, :me, :status, :labels, :flagged, :note, :duration_ms, :gv, :source, "
+    ":event_id, :now, :now) "
+    "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET status = excluded.status, "
+    "labels = excluded.labels, flagged = excluded.flagged, note = excluded.note, "
+    "duration_ms = excluded.duration_ms, guidelines_version = excluded.guidelines_version, "
+    "source = excluded.source, event_id = excluded.event_id, "
+    "updated_at = excluded.updated_at")
+_BUMP_DONE_SQL = "UPDATE sentences SET n_done = n_done + :delta WHERE id = :sid"
+_LABELED_SETS_SQL = ("SELECT labels FROM annotations WHERE sentence_id = :sid "
+                     "AND status = 'labeled'")
+_GOLD_SOURCE_SQL = "SELECT source FROM gold WHERE sentence_id = :sid"
+_SET_GOLD_SQL = (
+    "INSERT INTO gold (sentence_id, labels, source, reviewer_id, rationale, event_id, "
+    "updated_at) VALUES (:sid, :labels, :source, :reviewer, :rationale, :event_id, :now) "
+    "ON CONFLICT (sentence_id) DO UPDATE SET "
+    "labels = excluded.labels, source = excluded.source, reviewer_id = excluded.reviewer_id, "
+    "rationale = excluded.rationale, event_id = excluded.event_id, "
+    "updated_at = excluded.updated_at")
+_DELETE_GOLD_SQL = "DELETE FROM gold WHERE sentence_id = :sid AND source = :source"
+
+# Every statement of next_item + save, for ``query_plans`` (tests and the benchmark
+# check that none of them scans a table).
+HOT_PATH: dict[str, str] = {
+    "next_open": _NEXT_SQL, "held_lease": _HELD_SQL, "cursor": _CURSOR_SQL,
+    "seats": _SEATS_SQL, "get_annotation": _GET_ANNOTATION_SQL,
+    "drop_other_leases": _DROP_OTHER_LEASES_SQL, "take_lease": _TAKE_LEASE_SQL,
+    "set_cursor": _SET_CURSOR_SQL, "release_lease": _RELEASE_SQL,
+    "insert_event": _INSERT_EVENT_SQL, "upsert_annotation": _UPSERT_ANNOTATION_SQL,
+    "bump_done": _BUMP_DONE_SQL, "labeled_sets": _LABELED_SETS_SQL,
+    "gold_source": _GOLD_SOURCE_SQL, "set_gold": _SET_GOLD_SQL, "delete_gold": _DELETE_GOLD_SQL,
+}
+_MIN_ORD, _MAX_ORD = -(2**63), 2**63 - 1
 
 
 # ----------------------------------------------------------------------------- annotators
 
 
-def get_annotator(db: sqlite_utils.Database, name: str) -> dict | None:
-    """The annotator row (id, name, role, password_hash, created_at) or None."""
-    rows = list(db.query("SELECT * FROM annotators WHERE name = ?", [name]))
-    return rows[0] if rows else None
+def _raw(db: sqlite3.Connection | sqlite_utils.Database) -> sqlite3.Connection:
+    return db.conn if isinstance(db, sqlite_utils.Database) else db
+
+
+def get_annotator(db: sqlite3.Connection | sqlite_utils.Database, name: str) -> dict | None:
+    """The annotator row (id, name, role, password_hash, created_at, ...) or None."""
+    cur = _raw(db).execute("SELECT * FROM annotators WHERE name = ?", [name])
+    row = cur.fetchone()
+    return None if row is None else dict(zip([c[0] for c in cur.description], row))
 
 
 def insert_annotator(conn: sqlite3.Connection, name: str, role: str,
@@ -61,8 +126,7 @@ def list_annotators(db: sqlite_utils.Database) -> list[dict]:
     """All annotators with their label counts (no password hashes)."""
     return list(db.query(
         "SELECT n.id, n.name, n.role, n.password_hash IS NOT NULL AS has_password, "
-        "n.created_at, (SELECT count(*) FROM annotations a WHERE a.annotator_id = n.id "
-        "AND a.status = 'labeled') AS labels FROM annotators n ORDER BY n.name"))
+        "n.created_at, n.n_labeled AS labels FROM annotators n ORDER BY n.name"))
 
 
 # ----------------------------------------------------------------------------- routing
@@ -70,44 +134,41 @@ def list_annotators(db: sqlite_utils.Database) -> list[dict]:
 
 def held_lease(conn: sqlite3.Connection, annotator_id: int, now: float) -> int | None:
     """The sentence this annotator holds a live lease on and has not finished, if any."""
-    row = conn.execute(
-        "SELECT l.sentence_id FROM assignments l WHERE l.annotator_id = ? AND l.expires_at > ? "
-        "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sentence_id = l.sentence_id "
-        "AND a.annotator_id = l.annotator_id) LIMIT 1", [annotator_id, now]).fetchone()
+    row = conn.execute(_HELD_SQL, {"me": annotator_id, "now": now}).fetchone()
     return row[0] if row else None
 
 
 def cursor_ord(conn: sqlite3.Connection, annotator_id: int) -> int | None:
-    """Routing position of the annotator's most recent action (where to resume)."""
-    row = conn.execute(
-        "SELECT s.ord FROM annotations a JOIN sentences s ON s.id = a.sentence_id "
-        "WHERE a.annotator_id = ? ORDER BY a.updated_at DESC LIMIT 1", [annotator_id]).fetchone()
+    """Routing position of the sentence last routed to the annotator (where to resume)."""
+    row = conn.execute(_CURSOR_SQL, {"me": annotator_id}).fetchone()
     return row[0] if row else None
 
 
-def find_open(conn: sqlite3.Connection, annotator_id: int, now: float,
-              from_ord: int | None) -> int | None:
-    """First sentence at or after ``from_ord`` that this annotator may take."""
-    row = conn.execute(_NEXT_SQL, {"me": annotator_id, "now": now,
-                                   "from_ord": -(2**63) if from_ord is None else from_ord}
+def find_open(conn: sqlite3.Connection, annotator_id: int, now: float, *,
+              from_ord: int | None = None, before_ord: int | None = None) -> int | None:
+    """First sentence in routing order, with ``from_ord <= ord < before_ord``, that this
+    annotator may take: content, not done or skipped by them, and with a free seat
+    (``n_done`` + other people's live leases < ``target``)."""
+    lo = _MIN_ORD if from_ord is None else from_ord
+    hi = _MAX_ORD if before_ord is None else before_ord - 1
+    row = conn.execute(_NEXT_SQL, {"me": annotator_id, "now": now, "lo": lo, "hi": hi}
                        ).fetchone()
     return row[0] if row else None
 
 
 def take_lease(conn: sqlite3.Connection, annotator_id: int, sentence_id: int,
                expires_at: float) -> None:
-    """Reserve ``sentence_id`` for the annotator (one live lease per annotator)."""
-    conn.execute("DELETE FROM assignments WHERE annotator_id = ? AND sentence_id != ?",
-                 [annotator_id, sentence_id])
-    conn.execute(
-        "INSERT INTO assignments (sentence_id, annotator_id, expires_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET expires_at = excluded.expires_at",
-        [sentence_id, annotator_id, expires_at])
+    """Reserve ``sentence_id`` for the annotator (one live lease per annotator) and move
+    their routing cursor to it."""
+    p = {"me": annotator_id, "sid": sentence_id, "exp": expires_at}
+    conn.execute(_DROP_OTHER_LEASES_SQL, p)
+    conn.execute(_TAKE_LEASE_SQL, p)
+    conn.execute(_SET_CURSOR_SQL, p)
 
 
 def release_lease(conn: sqlite3.Connection, annotator_id: int, sentence_id: int) -> None:
-    conn.execute("DELETE FROM assignments WHERE annotator_id = ? AND sentence_id = ?",
-                 [annotator_id, sentence_id])
+    """Drop the annotator's lease on a sentence (after they acted on it)."""
+    conn.execute(_RELEASE_SQL, {"me": annotator_id, "sid": sentence_id})
 
 
 def purge_expired_leases(conn: sqlite3.Connection, now: float) -> int:
@@ -116,15 +177,14 @@ def purge_expired_leases(conn: sqlite3.Connection, now: float) -> int:
 
 
 def seats(conn: sqlite3.Connection, sentence_id: int, annotator_id: int,
-          now: float) -> tuple[int, int, int]:
-    """``(target, n_done, live leases by others)`` for one sentence."""
-    row = conn.execute(
-        "SELECT s.target, s.n_done, (SELECT count(*) FROM assignments l WHERE "
-        "l.sentence_id = s.id AND l.annotator_id != ? AND l.expires_at > ?) "
-        "FROM sentences s WHERE s.id = ?", [annotator_id, now, sentence_id]).fetchone()
+          now: float) -> tuple[int, int, int, str]:
+    """``(target, n_done, live leases by others, kind)`` for one sentence; KeyError if
+    there is no such sentence."""
+    row = conn.execute(_SEATS_SQL, {"me": annotator_id, "now": now, "sid": sentence_id}
+                       ).fetchone()
     if row is None:
         raise KeyError(sentence_id)
-    return row[0], row[1], row[2]
+    return row[0], row[1], row[2], row[3]
 
 
 # ----------------------------------------------------------------------------- writes
@@ -133,9 +193,7 @@ def seats(conn: sqlite3.Connection, sentence_id: int, annotator_id: int,
 def get_annotation(conn: sqlite3.Connection | sqlite_utils.Database, sentence_id: int,
                    annotator_id: int) -> dict | None:
     """The current annotation of one (sentence, annotator), labels decoded."""
-    c = conn.conn if isinstance(conn, sqlite_utils.Database) else conn
-    cur = c.execute("SELECT * FROM annotations WHERE sentence_id = ? AND annotator_id = ?",
-                    [sentence_id, annotator_id])
+    cur = _raw(conn).execute(_GET_ANNOTATION_SQL, {"sid": sentence_id, "me": annotator_id})
     row = cur.fetchone()
     if row is None:
         return None
@@ -144,17 +202,19 @@ def get_annotation(conn: sqlite3.Connection | sqlite_utils.Database, sentence_id
     return d
 
 
+def _labels_json(labels: Sequence[str] | None) -> str | None:
+    return None if labels is None else json.dumps(list(labels), ensure_ascii=False)
+
+
 def insert_event(conn: sqlite3.Connection, *, action: str, sentence_id: int,
                  annotator_id: int, labels: Sequence[str] | None, note: str | None,
                  duration_ms: int | None, guidelines_version: str | None, source: str,
                  created_at: str) -> int:
     """Append one event (never updated or deleted); returns its id."""
-    cur = conn.execute(
-        "INSERT INTO events (action, sentence_id, annotator_id, labels, note, duration_ms, "
-        "guidelines_version, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [action, sentence_id, annotator_id,
-         None if labels is None else json.dumps(list(labels), ensure_ascii=False),
-         note, duration_ms, guidelines_version, source, created_at])
+    cur = conn.execute(_INSERT_EVENT_SQL, {
+        "action": action, "sid": sentence_id, "me": annotator_id,
+        "labels": _labels_json(labels), "note": note, "duration_ms": duration_ms,
+        "gv": guidelines_version, "source": source, "now": created_at})
     return int(cur.lastrowid)
 
 
@@ -164,35 +224,27 @@ def upsert_annotation(conn: sqlite3.Connection, *, sentence_id: int, annotator_i
                       guidelines_version: str | None, source: str, event_id: int,
                       now: str) -> None:
     """Set the current annotation (``created_at`` keeps the first action's time)."""
-    conn.execute(
-        "INSERT INTO annotations (sentence_id, annotator_id, status, labels, flagged, note, "
-        "duration_ms, guidelines_version, source, event_id, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET status = excluded.status, "
-        "labels = excluded.labels, flagged = excluded.flagged, note = excluded.note, "
-        "duration_ms = excluded.duration_ms, guidelines_version = excluded.guidelines_version, "
-        "source = excluded.source, event_id = excluded.event_id, "
-        "updated_at = excluded.updated_at",
-        [sentence_id, annotator_id, status,
-         None if labels is None else json.dumps(list(labels), ensure_ascii=False),
-         int(flagged), note, duration_ms, guidelines_version, source, event_id, now, now])
+    conn.execute(_UPSERT_ANNOTATION_SQL, {
+        "sid": sentence_id, "me": annotator_id, "status": status,
+        "labels": _labels_json(labels), "flagged": int(flagged), "note": note,
+        "duration_ms": duration_ms, "gv": guidelines_version, "source": source,
+        "event_id": event_id, "now": now})
 
 
 def bump_done(conn: sqlite3.Connection, sentence_id: int, delta: int) -> None:
     """Keep ``sentences.n_done`` equal to the sentence's labeled annotations."""
     if delta:
-        conn.execute("UPDATE sentences SET n_done = n_done + ? WHERE id = ?", [delta, sentence_id])
+        conn.execute(_BUMP_DONE_SQL, {"delta": delta, "sid": sentence_id})
 
 
 def labeled_sets(conn: sqlite3.Connection, sentence_id: int) -> list[list[str]]:
     """The label lists of every labeled annotation of one sentence."""
-    return [json.loads(r[0]) for r in conn.execute(
-        "SELECT labels FROM annotations WHERE sentence_id = ? AND status = 'labeled'",
-        [sentence_id])]
+    return [json.loads(r[0]) for r in conn.execute(_LABELED_SETS_SQL, {"sid": sentence_id})]
 
 
 def gold_source(conn: sqlite3.Connection, sentence_id: int) -> str | None:
-    row = conn.execute("SELECT source FROM gold WHERE sentence_id = ?", [sentence_id]).fetchone()
+    """The source of the sentence's gold label (adjudicated/unanimous/majority), or None."""
+    row = conn.execute(_GOLD_SOURCE_SQL, {"sid": sentence_id}).fetchone()
     return row[0] if row else None
 
 
@@ -200,19 +252,15 @@ def set_gold(conn: sqlite3.Connection, *, sentence_id: int, labels: Sequence[str
              reviewer_id: int | None, rationale: str | None, event_id: int | None,
              now: str) -> None:
     """Write the gold label of a sentence (replaces any previous one)."""
-    conn.execute(
-        "INSERT INTO gold (sentence_id, labels, source, reviewer_id, rationale, event_id, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sentence_id) DO UPDATE SET "
-        "labels = excluded.labels, source = excluded.source, reviewer_id = excluded.reviewer_id, "
-        "rationale = excluded.rationale, event_id = excluded.event_id, "
-        "updated_at = excluded.updated_at",
-        [sentence_id, json.dumps(sorted(labels), ensure_ascii=False), source, reviewer_id,
-         rationale, event_id, now])
+    conn.execute(_SET_GOLD_SQL, {
+        "sid": sentence_id, "labels": json.dumps(sorted(labels), ensure_ascii=False),
+        "source": source, "reviewer": reviewer_id, "rationale": rationale,
+        "event_id": event_id, "now": now})
 
 
 def delete_gold(conn: sqlite3.Connection, sentence_id: int, source: str) -> None:
     """Remove a gold label of the given source (e.g. a unanimity that no longer holds)."""
-    conn.execute("DELETE FROM gold WHERE sentence_id = ? AND source = ?", [sentence_id, source])
+    conn.execute(_DELETE_GOLD_SQL, {"sid": sentence_id, "source": source})
 
 
 # ----------------------------------------------------------------------------- reads
@@ -233,27 +281,67 @@ def sentence_with_context(db: sqlite_utils.Database, sentence_id: int) -> dict |
 
 def recent_history(db: sqlite_utils.Database, annotator_id: int, limit: int = 50) -> list[int]:
     """Sentence ids of the annotator's latest actions, oldest first (for Back)."""
+    # event_id breaks ties between actions in the same millisecond
     ids = [r[0] for r in db.execute(
         "SELECT sentence_id FROM annotations WHERE annotator_id = ? "
-        "ORDER BY updated_at DESC LIMIT ?", [annotator_id, limit])]
+        "ORDER BY updated_at DESC, event_id DESC LIMIT ?", [annotator_id, limit])]
     return ids[::-1]
 
 
 def annotator_progress(db: sqlite_utils.Database, annotator_id: int, today_prefix: str) -> dict:
-    """The annotator's labeled items: total, today (``updated_at`` starts with the day)."""
-    total = db.execute("SELECT count(*) FROM annotations WHERE annotator_id = ? "
-                       "AND status = 'labeled'", [annotator_id]).fetchone()[0]
+    """The annotator's labeled items: total (a counter kept by triggers), and today
+    (``updated_at`` from the day on: an index range over today's work only)."""
+    row = db.execute("SELECT n_labeled FROM annotators WHERE id = ?", [annotator_id]).fetchone()
     today = db.execute("SELECT count(*) FROM annotations WHERE annotator_id = ? "
-                       "AND status = 'labeled' AND updated_at >= ?",
+                       "AND updated_at >= ? AND status = 'labeled'",
                        [annotator_id, today_prefix]).fetchone()[0]
-    return {"total": total, "today": today}
+    return {"total": row[0] if row else 0, "today": today}
 
 
 def project_progress(db: sqlite_utils.Database) -> dict:
-    """Content sentences with enough labels (n_done >= target) and all content sentences."""
-    row = db.execute("SELECT count(*), coalesce(sum(n_done >= target), 0) FROM sentences "
-                     "WHERE kind = 'content'").fetchone()
-    return {"content_sentences": row[0], "complete": row[1]}
+    """Content sentences with enough labels (n_done >= target) and all content sentences,
+    from the one-row ``project_counts`` table (no count over the corpus).
+
+    Sentences imported since the last call (ids above ``counted_to``) are counted here
+    first and folded into the row, in one short write transaction.
+    """
+    row = db.execute("SELECT counted_to, content, complete FROM project_counts WHERE id = 1"
+                     ).fetchone()
+    top = db.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
+    if row is None or top > row[0]:
+        with write_transaction(db) as conn:
+            row = _catch_up_counts(conn)
+    return {"content_sentences": row[1], "complete": row[2]}
+
+
+def _catch_up_counts(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    row = conn.execute("SELECT counted_to, content, complete FROM project_counts WHERE id = 1"
+                       ).fetchone() or (0, 0, 0)
+    counted_to, content, complete = row
+    top, new_content, new_complete = conn.execute(
+        "SELECT coalesce(max(id), ?), coalesce(sum(kind = 'content'), 0), "
+        "coalesce(sum(kind = 'content' AND n_done >= target), 0) FROM sentences WHERE id > ?",
+        [counted_to, counted_to]).fetchone()
+    row = (top, content + new_content, complete + new_complete)
+    conn.execute("INSERT INTO project_counts (id, counted_to, content, complete) "
+                 "VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                 "counted_to = excluded.counted_to, content = excluded.content, "
+                 "complete = excluded.complete", row)
+    return row
+
+
+def count_progress(db: sqlite3.Connection | sqlite_utils.Database) -> dict:
+    """The numbers the counters hold, counted from the rows: content sentences, complete
+    ones, and labeled annotations per annotator id (slow at scale; tests use it to
+    check :func:`project_progress` and ``annotators.n_labeled``)."""
+    conn = _raw(db)
+    content, complete = conn.execute(
+        "SELECT count(*), coalesce(sum(n_done >= target), 0) FROM sentences "
+        "WHERE kind = 'content'").fetchone()
+    per = dict(conn.execute(
+        "SELECT n.id, (SELECT count(*) FROM annotations a WHERE a.annotator_id = n.id "
+        "AND a.status = 'labeled') FROM annotators n"))
+    return {"content_sentences": content, "complete": complete, "labeled": per}
 
 
 def data_version(db: sqlite_utils.Database) -> tuple[int, int]:
@@ -264,16 +352,81 @@ def data_version(db: sqlite_utils.Database) -> tuple[int, int]:
     return int(e), int(s)
 
 
-def set_targets(conn: sqlite3.Connection, target: int) -> None:
-    """Set every content sentence's target annotator count."""
-    conn.execute("UPDATE sentences SET target = ? WHERE kind = 'content'", [target])
+def set_targets(conn: sqlite3.Connection, target: int | Callable[[int], int]) -> int:
+    """Give every content sentence that is not yet complete (``n_done < target``) a new
+    target: a number, or a function of the sentence id. Complete sentences keep theirs.
+    Returns how many sentences changed."""
+    fn = target if callable(target) else (lambda _sid, t=int(target): t)
+    conn.create_function("parley_target", 1, fn, deterministic=True)
+    return conn.execute(
+        "UPDATE sentences SET target = parley_target(id) WHERE kind = 'content' "
+        "AND n_done < target AND target != parley_target(id)").rowcount
 
 
-def reorder(conn: sqlite3.Connection, keys: Sequence[tuple[int, int]]) -> None:
-    """Set ``ord`` from ``(ord, id)`` pairs (routing order changed)."""
-    conn.executemany("UPDATE sentences SET ord = ? WHERE id = ?", keys)
+def reorder(conn: sqlite3.Connection,
+            keys: Callable[[int], int] | Sequence[tuple[int, int]]) -> int:
+    """Set ``ord``: from a function of the sentence id (every sentence), or from
+    ``(ord, id)`` pairs. Returns how many sentences changed."""
+    if callable(keys):
+        conn.create_function("parley_ord", 1, keys, deterministic=True)
+        return conn.execute(
+            "UPDATE sentences SET ord = parley_ord(id) WHERE ord != parley_ord(id)").rowcount
+    return conn.executemany("UPDATE sentences SET ord = ? WHERE id = ?", keys).rowcount
 
 
 def all_sentence_ids(db: sqlite_utils.Database) -> list[int]:
+    """Every sentence id, ascending."""
     return [r[0] for r in db.execute("SELECT id FROM sentences ORDER BY id")]
 
+
+def query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, list[str]]:
+    """``EXPLAIN QUERY PLAN`` detail lines of every statement on the next_item + save
+    path, by name (see ``HOT_PATH``). A line ``SCAN x`` without ``USING ... INDEX`` or
+    ``PRIMARY KEY`` would mean a full table scan."""
+    conn = _raw(db)
+    params = {"me": 1, "now": 0.0, "lo": _MIN_ORD, "hi": _MAX_ORD, "sid": 1, "exp": 0.0,
+              "delta": 1, "action": "label", "labels": None, "note": None,
+              "duration_ms": None, "gv": None, "source": "app", "event_id": 1,
+              "status": "labeled", "flagged": 0, "reviewer": None, "rationale": None}
+    out = {}
+    for name, sql in HOT_PATH.items():
+        rows = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        out[name] = [r[3] for r in rows]
+    return out
+
+
+def insert_labeled_bulk(conn: sqlite3.Connection, rows: Sequence[tuple]) -> int:
+    """Bulk-load finished labels (benchmarks, label imports): each row is ``(sentence_id,
+    annotator_id, labels list, created_at)``. Appends an event and an annotation per
+    row with one ``executemany`` each; the caller then fixes ``n_done`` with
+    :func:`recount_done`. Returns the number of rows."""
+    first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+    lab = [_labels_json(r[2]) for r in rows]
+    conn.executemany(
+        "INSERT INTO events (id, action, sentence_id, annotator_id, labels, source, created_at) "
+        "VALUES (?, 'label', ?, ?, ?, 'bulk', ?)",
+        [(first + i, r[0], r[1], lab[i], r[3]) for i, r in enumerate(rows)])
+    conn.executemany(
+        "INSERT INTO annotations (sentence_id, annotator_id, status, labels, source, "
+        "event_id, created_at, updated_at) VALUES (?, ?, 'labeled', ?, 'bulk', ?, ?, ?)",
+        [(r[0], r[1], lab[i], first + i, r[3], r[3]) for i, r in enumerate(rows)])
+    return len(rows)
+
+
+def recount_done(conn: sqlite3.Connection, sentence_ids: Iterable[int] | None = None) -> None:
+    """Set ``n_done`` from the labeled annotations (all sentences, or the given ones)."""
+    sql = ("UPDATE sentences SET n_done = (SELECT count(*) FROM annotations a "
+           "WHERE a.sentence_id = sentences.id AND a.status = 'labeled')")
+    if sentence_ids is None:
+        conn.execute(sql)
+    else:
+        conn.executemany(sql + " WHERE id = ?", [(i,) for i in sentence_ids])
+
+
+def done_counts(db: sqlite3.Connection | sqlite_utils.Database) -> list[tuple[int, int, int, int]]:
+    """``(sentence_id, target, n_done, labeled annotations)`` for every content sentence:
+    what tests compare to prove ``n_done`` is kept exact."""
+    return _raw(db).execute(
+        "SELECT s.id, s.target, s.n_done, (SELECT count(*) FROM annotations a "
+        "WHERE a.sentence_id = s.id AND a.status = 'labeled') FROM sentences s "
+        "WHERE s.kind = 'content' ORDER BY s.id").fetchall()

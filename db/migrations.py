@@ -127,12 +127,125 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
             db.execute(stmt)
 
 
+_SCHEMA_0002 = """
+-- Each annotator's routing cursor: the sentence last routed to them. Routing resumes
+-- there and walks forward, so relabeling an old sentence (Back) does not send them back
+-- over everything they did since.
+ALTER TABLE annotators ADD COLUMN cursor_sentence INTEGER;
+-- Labeled annotations per annotator, kept by the triggers below.
+ALTER TABLE annotators ADD COLUMN n_labeled INTEGER NOT NULL DEFAULT 0;
+
+-- Project progress without counting a million rows on every page rerun: content
+-- sentences and those complete (n_done >= target), for sentences with id <= counted_to.
+-- No INSERT trigger (it would double the import's insert time): newly imported
+-- sentences (id > counted_to) are counted on the next read (db.labels.project_progress),
+-- an index range over the new rows only. Updates and deletes of counted rows are kept
+-- by the triggers below, whoever writes them.
+CREATE TABLE project_counts (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    counted_to  INTEGER NOT NULL,
+    content     INTEGER NOT NULL,
+    complete    INTEGER NOT NULL
+);
+
+CREATE TRIGGER sentences_count_update AFTER UPDATE OF n_done, target, kind ON sentences
+WHEN (old.kind != new.kind OR (old.n_done >= old.target) != (new.n_done >= new.target))
+    AND new.id <= (SELECT counted_to FROM project_counts WHERE id = 1)
+BEGIN
+    UPDATE project_counts SET
+        content = content + (new.kind = 'content') - (old.kind = 'content'),
+        complete = complete + (new.kind = 'content' AND new.n_done >= new.target)
+                            - (old.kind = 'content' AND old.n_done >= old.target)
+    WHERE id = 1;
+END;
+
+CREATE TRIGGER sentences_count_delete AFTER DELETE ON sentences
+WHEN old.id <= (SELECT counted_to FROM project_counts WHERE id = 1)
+BEGIN
+    UPDATE project_counts SET
+        content = content - (old.kind = 'content'),
+        complete = complete - (old.kind = 'content' AND old.n_done >= old.target),
+        -- ids above the highest remaining one may be reused by the next import
+        counted_to = min(counted_to, (SELECT coalesce(max(id), 0) FROM sentences))
+    WHERE id = 1;
+END;
+
+CREATE TRIGGER annotations_count_insert AFTER INSERT ON annotations
+WHEN new.status = 'labeled'
+BEGIN
+    UPDATE annotators SET n_labeled = n_labeled + 1 WHERE id = new.annotator_id;
+END;
+
+CREATE TRIGGER annotations_count_delete AFTER DELETE ON annotations
+WHEN old.status = 'labeled'
+BEGIN
+    UPDATE annotators SET n_labeled = n_labeled - 1 WHERE id = old.annotator_id;
+END;
+
+CREATE TRIGGER annotations_count_update AFTER UPDATE OF status ON annotations
+WHEN old.status != new.status
+BEGIN
+    UPDATE annotators SET n_labeled = n_labeled + (new.status = 'labeled')
+        - (old.status = 'labeled') WHERE id = new.annotator_id;
+END;
+
+INSERT INTO project_counts (id, counted_to, content, complete)
+    SELECT 1, coalesce(max(id), 0), coalesce(sum(kind = 'content'), 0),
+           coalesce(sum(kind = 'content' AND n_done >= target), 0) FROM sentences;
+
+UPDATE annotators SET
+    n_labeled = (SELECT count(*) FROM annotations a
+                 WHERE a.annotator_id = annotators.id AND a.status = 'labeled'),
+    cursor_sentence = (SELECT a.sentence_id FROM annotations a
+                       WHERE a.annotator_id = annotators.id
+                       ORDER BY a.updated_at DESC LIMIT 1);
+"""
+
+
+@migrations(name="0002_routing_cursor_and_counts")
+def m0002_routing_cursor_and_counts(db: sqlite_utils.Database) -> None:
+    """Routing cursors per annotator; progress counters kept by triggers."""
+    for stmt in _split_sql(_SCHEMA_0002):
+        db.execute(stmt)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a script, keeping ``CREATE TRIGGER ... BEGIN ...; END`` whole
+    (``sqlite3.complete_statement`` knows where a statement ends)."""
+    import sqlite3
+
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 
 def migrate(db: sqlite_utils.Database) -> None:
-    """Apply pending migrations; a no-op on an up-to-date database."""
-    migrations.apply(db)
+    """Apply pending migrations; a no-op on an up-to-date database.
+
+    Several processes (or Streamlit sessions) may open a new database at once. The
+    migrations therefore run inside one ``BEGIN IMMEDIATE`` transaction, which waits
+    for the write lock and then re-reads what is pending: sqlite-utils' own deferred
+    ``BEGIN`` would fail with "database is locked" or "table already exists" instead.
+    (A future ``transactional=False`` migration, e.g. VACUUM, needs its own path.)
+    """
+    if not migrations.pending(db):
+        return  # the common case takes no lock
+    from db.connection import write_transaction
+
+    with write_transaction(db):
+        migrations.apply(db)  # nested: sqlite-utils uses savepoints inside our transaction
 
 
 def applied(db: sqlite_utils.Database) -> list[str]:

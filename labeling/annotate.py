@@ -11,15 +11,17 @@ import hashlib
 import hmac
 import re
 import secrets
+import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
 
 import sqlite_utils
 
 import db.labels as q
 from db import write_transaction
+from labeling import routing
 from labeling.config import ProjectConfig
 
 ROLES = ("annotator", "reviewer", "admin")
@@ -57,7 +59,7 @@ class Item:
 
 def now_iso() -> str:
     """UTC timestamp with milliseconds (orders actions within a second)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 # ----------------------------------------------------------------------------- identity
@@ -91,21 +93,27 @@ def check_password(password: str, stored: str) -> bool:
 
 def add_annotator(db: sqlite_utils.Database, name: str, role: str = "annotator",
                   password: str | None = None, *, update: bool = False) -> dict:
-    """Create an annotator (or, with ``update``, change role/password of an existing one)."""
+    """Create an annotator (or, with ``update``, change role/password of an existing one).
+
+    The password is stored only as a salted scrypt hash; an empty one means none.
+    """
     if not valid_name(name):
         raise LabelingError(f"invalid annotator name {name!r}: use 1–40 letters, digits, "
                             "spaces or - _ .")
     if role not in ROLES:
         raise LabelingError(f"invalid role {role!r}: choose from {', '.join(ROLES)}")
     pw = hash_password(password) if password else None
-    existing = q.get_annotator(db, name)
-    with write_transaction(db) as conn:
-        if existing is None:
-            q.insert_annotator(conn, name, role, pw, now_iso())
-        elif update:
-            q.update_annotator(conn, name, role=role, password_hash=pw)
-        else:
-            raise LabelingError(f"annotator {name!r} already exists")
+    try:
+        with write_transaction(db) as conn:
+            existing = q.get_annotator(conn, name)
+            if existing is None:
+                q.insert_annotator(conn, name, role, pw, now_iso())
+            elif update:
+                q.update_annotator(conn, name, role=role, password_hash=pw)
+            else:
+                raise LabelingError(f"annotator {name!r} already exists")
+    except sqlite3.IntegrityError:  # same name, different case rules, or a race
+        raise LabelingError(f"annotator {name!r} already exists") from None
     return public_annotator(q.get_annotator(db, name))
 
 
@@ -116,6 +124,12 @@ def public_annotator(row: dict | None) -> dict | None:
     return {"id": row["id"], "name": row["name"], "role": row["role"],
             "has_password": row.get("password_hash") is not None,
             "created_at": row["created_at"]}
+
+
+def list_annotators(db: sqlite_utils.Database) -> list[dict]:
+    """Every annotator: id, name, role, has_password, created_at, labels (count of
+    labeled sentences). Never a password hash."""
+    return [{**r, "has_password": bool(r["has_password"])} for r in q.list_annotators(db)]
 
 
 def ensure_annotator(db: sqlite_utils.Database, name: str, cfg: ProjectConfig) -> dict:
@@ -155,16 +169,14 @@ def next_item(db: sqlite_utils.Database, annotator_id: int, cfg: ProjectConfig, 
 
     Returns the sentence they already hold if the lease is live (a reload shows the
     same sentence); else the first open sentence in routing order from where they
-    last worked, wrapping around to the start; None when nothing is left for them.
+    last got one, wrapping around to the start; None when nothing is left for them.
+    A sentence is open to them when it is content, they have neither labeled nor
+    skipped it, and its finished labels plus other people's live leases are fewer
+    than its target. The lease lasts ``cfg.lease_minutes``.
     """
     now = time.time() if now is None else now
     with write_transaction(db) as conn:
-        sid = q.held_lease(conn, annotator_id, now)
-        if sid is None:
-            cursor = q.cursor_ord(conn, annotator_id)
-            sid = q.find_open(conn, annotator_id, now, cursor)
-            if sid is None and cursor is not None:
-                sid = q.find_open(conn, annotator_id, now, None)
+        sid = routing.choose(conn, annotator_id, now)
         if sid is None:
             return None
         q.take_lease(conn, annotator_id, sid, now + cfg.lease_minutes * 60)
@@ -195,45 +207,84 @@ def save(db: sqlite_utils.Database, annotator_id: int, sentence_id: int, cfg: Pr
     """Record one action (``label`` or ``skip``) in one transaction; returns the event id.
 
     Relabeling appends an event and replaces the current annotation; nothing is lost.
+    A skip never counts toward ``n_done`` (a label turned into a skip gives its seat
+    back), and routing never offers a skipped sentence to the same person again.
     A first label on a sentence that is already full (its lease expired and others
-    finished it) raises :class:`QuotaReached` and writes nothing.
+    finished it) raises :class:`QuotaReached`, records nothing and drops the stale lease.
     """
     if action not in ACTIONS:
-        raise LabelingError(f"unknown action {action!r}")
+        raise LabelingError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    if duration_ms is not None:
+        duration_ms = max(0, int(duration_ms))
     labels = _check_labels(labels, cfg) if action == "label" else ()
     note = (note or "").strip() or None
     stamp = created_at or now_iso()
     now = time.time() if now is None else now
+    try:
+        event_id = _save(db, annotator_id, sentence_id, cfg, action=action, labels=labels,
+                         flagged=flagged, note=note, duration_ms=duration_ms, source=source,
+                         stamp=stamp, now=now)
+    except sqlite3.IntegrityError as exc:  # foreign keys: the annotator does not exist
+        raise LabelingError(f"cannot save for annotator {annotator_id}: {exc}") from None
+    if event_id is None:
+        raise QuotaReached("this sentence already has enough annotators; "
+                           "your label was not saved — moving on")
+    return event_id
+
+
+def _save(db: sqlite_utils.Database, annotator_id: int, sentence_id: int, cfg: ProjectConfig,
+          *, action: str, labels: Sequence[str], flagged: bool, note: str | None,
+          duration_ms: int | None, source: str, stamp: str, now: float) -> int | None:
+    """The transaction of :func:`save`; None when the sentence is full (nothing saved)."""
     with write_transaction(db) as conn:
+        try:
+            target, n_done, others, kind = q.seats(conn, sentence_id, annotator_id, now)
+        except KeyError:
+            raise LabelingError(f"no sentence with id {sentence_id}") from None
+        if kind != "content":
+            raise LabelingError(f"sentence {sentence_id} is not a content sentence "
+                                "(bylines, credits and the like are not labeled)")
         prev = q.get_annotation(conn, sentence_id, annotator_id)
-        target, n_done, others = q.seats(conn, sentence_id, annotator_id, now)
         was_labeled = bool(prev and prev["status"] == "labeled")
         # A live lease holder always has a seat (leases are only granted while
         # n_done + leases < target); this catches expired leases and unrouted writes.
         if action == "label" and not was_labeled and n_done + others >= target:
-            raise QuotaReached("this sentence already has enough annotators; "
-                               "your label was not saved — moving on")
-        event_id = q.insert_event(conn, action=action, sentence_id=sentence_id,
-                                  annotator_id=annotator_id,
-                                  labels=list(labels) if action == "label" else None,
-                                  note=note, duration_ms=duration_ms,
-                                  guidelines_version=cfg.guidelines_version, source=source,
-                                  created_at=stamp)
-        if flagged != bool(prev and prev["flagged"]):
-            q.insert_event(conn, action="flag" if flagged else "unflag", sentence_id=sentence_id,
-                           annotator_id=annotator_id, labels=None, note=note, duration_ms=None,
-                           guidelines_version=cfg.guidelines_version, source=source,
-                           created_at=stamp)
-        q.upsert_annotation(conn, sentence_id=sentence_id, annotator_id=annotator_id,
-                            status="labeled" if action == "label" else "skipped",
-                            labels=list(labels) if action == "label" else None,
-                            flagged=flagged, note=note, duration_ms=duration_ms,
-                            guidelines_version=cfg.guidelines_version, source=source,
-                            event_id=event_id, now=stamp)
-        is_labeled = action == "label"
-        q.bump_done(conn, sentence_id, int(is_labeled) - int(was_labeled))
+            # Nothing is recorded; only the (stale) lease goes, so that next_item does
+            # not hand this sentence back.
+            q.release_lease(conn, annotator_id, sentence_id)
+            return None
+        event_id = _record(conn, annotator_id, sentence_id, cfg, prev, action=action,
+                           labels=labels, flagged=flagged, note=note,
+                           duration_ms=duration_ms, source=source, stamp=stamp)
+        q.bump_done(conn, sentence_id, int(action == "label") - int(was_labeled))
         _refresh_unanimous(conn, sentence_id, target, stamp)
         q.release_lease(conn, annotator_id, sentence_id)
+    return event_id
+
+
+def _record(conn: sqlite3.Connection, annotator_id: int, sentence_id: int,
+            cfg: ProjectConfig, prev: dict | None, *, action: str, labels: Sequence[str],
+            flagged: bool, note: str | None, duration_ms: int | None, source: str,
+            stamp: str) -> int:
+    """Append the action's event (and a flag/unflag event when the flag changed) and
+    set the current annotation; returns the action's event id."""
+    labeled = action == "label"
+    event_id = q.insert_event(conn, action=action, sentence_id=sentence_id,
+                              annotator_id=annotator_id, labels=list(labels) if labeled else None,
+                              note=note, duration_ms=duration_ms,
+                              guidelines_version=cfg.guidelines_version, source=source,
+                              created_at=stamp)
+    if flagged != bool(prev and prev["flagged"]):
+        q.insert_event(conn, action="flag" if flagged else "unflag", sentence_id=sentence_id,
+                       annotator_id=annotator_id, labels=None, note=note, duration_ms=None,
+                       guidelines_version=cfg.guidelines_version, source=source,
+                       created_at=stamp)
+    q.upsert_annotation(conn, sentence_id=sentence_id, annotator_id=annotator_id,
+                        status="labeled" if labeled else "skipped",
+                        labels=list(labels) if labeled else None,
+                        flagged=flagged, note=note, duration_ms=duration_ms,
+                        guidelines_version=cfg.guidelines_version, source=source,
+                        event_id=event_id, now=stamp)
     return event_id
 
 
@@ -271,7 +322,7 @@ def _refresh_unanimous(conn, sentence_id: int, target: int, stamp: str) -> None:
 
 def progress(db: sqlite_utils.Database, annotator_id: int) -> dict:
     """``{"mine_today", "mine_total", "complete", "content_sentences"}``."""
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     mine = q.annotator_progress(db, annotator_id, today)
     proj = q.project_progress(db)
     return {"mine_today": mine["today"], "mine_total": mine["total"], **proj}

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
-from db import DatabaseError
+import db.articles as q
+from db import DatabaseError, write_transaction
+from db import settings as db_settings
 from labeling import __version__, ingest, project
 from labeling.config import ConfigError
-
-import db.articles as q
 
 
 class Ctx:
@@ -34,6 +33,9 @@ class Ctx:
                 self._db = project.init(self.db_path)
             except (DatabaseError, ConfigError, ingest.IngestError) as exc:
                 raise click.ClickException(str(exc)) from None
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None:  # close when the command ends (tests run many in one process)
+                ctx.call_on_close(self._db.close)
         return self._db
 
 
@@ -75,8 +77,14 @@ def init(ctx: Ctx, config_path: str | None, no_seed: bool) -> None:
     """
     try:
         db = project.init(ctx.db_path, config_path=config_path, seed=not no_seed)
+        if no_seed and not db_settings.get(db, "seeded", False):
+            # Record the choice: every later command opens the project with
+            # project.init(seed=True), which would otherwise import the seed after all.
+            with write_transaction(db) as conn:
+                db_settings.put(conn, "seeded", True)
     except (DatabaseError, ConfigError, ingest.IngestError) as exc:
         raise click.ClickException(str(exc)) from None
+    click.get_current_context().call_on_close(db.close)
     s = q.stats(db)
     click.echo(f"{ctx.db_path}: ready ({s['articles']} articles, {s['sentences']} sentences)",
                err=True)
@@ -174,4 +182,4 @@ def main() -> None:
 
 
 # Commands of each area live in their own module and register themselves on ``cli``.
-from labeling import cli_label, cli_review, cli_export, cli_ops  # noqa: E402,F401
+from labeling import cli_export, cli_label, cli_ops, cli_review  # noqa: E402,F401

@@ -1,3 +1,100 @@
-"""More `python -m labeling` commands (registered on the group in labeling/cli.py)."""
+"""``python -m labeling export``: the dataset, its splits, raw annotations and card.
 
-from labeling.cli import cli  # noqa: F401
+Registered on the group in labeling/cli.py. A thin layer over ``labeling.export``:
+option values are checked by click (exit 2), export failures become
+``click.ClickException`` (exit 1).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from db import DatabaseError
+from labeling import export as exporter
+from labeling import gold, splits
+from labeling.cli import Ctx, cli, echo_json, pass_ctx
+
+
+def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    try:
+        return exporter.parse_formats(value)
+    except exporter.OptionError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _ratios(ctx: click.Context, param: click.Parameter, value: str):
+    try:
+        return splits.parse(value)
+    except splits.SplitSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command("export")
+@click.option("--out", "out", required=True, metavar="DIR", type=click.Path(),
+              help="Folder to write into (created if missing; our files in it are replaced).")
+@click.option("--format", "formats", default=",".join(exporter.FORMATS), show_default=True,
+              metavar="LIST", callback=_formats,
+              help="Comma-separated: jsonl, csv (dataset files), raw (every annotation).")
+@click.option("--gold", "policy", type=click.Choice(list(gold.POLICIES)),
+              default=gold.DEFAULT_POLICY, show_default=True,
+              help="Which sentences get a gold label: reviewer decisions only (adjudicated), "
+                   "+ unanimous annotators, + strict majority (ties left out).")
+@click.option("--splits", "ratios", default="0.8,0.1,0.1", show_default=True,
+              metavar="R,R,R|none", callback=_ratios,
+              help="train,dev,test ratios summing to 1 (whole articles per split), or none.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the article-to-split hash and of the bootstrap.")
+@click.option("--min-annotators", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Labels a sentence needs unless a reviewer decided (1: single labels count).")
+@click.option("--include-context", is_flag=True,
+              help="Add context_before / context_after (neighbouring sentences).")
+@click.option("--csv-exact", is_flag=True,
+              help="Write CSV cells untouched (default: neutralise formula-like cells).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@pass_ctx
+def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
+               min_annotators: int, include_context: bool, csv_exact: bool,
+               as_json: bool) -> None:
+    """Export gold-labeled sentences, raw annotations and a dataset card into DIR.
+
+    Writes train/dev/test.jsonl and .csv (dataset.* with --splits none), annotations.jsonl
+    and .csv, and README.md. Files appear only when complete.
+
+    \b
+    Example:
+      python -m labeling export --out dataset/ --json
+      python -m labeling export --out gold/ --gold adjudicated --splits none --format jsonl
+      python -m labeling export --out maj/ --gold majority --min-annotators 1 --include-context
+    """
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise click.ClickException(f"--out {out} is a file; give a folder for the export")
+    options = exporter.ExportOptions(
+        formats=formats, gold_policy=policy, ratios=ratios, seed=seed,
+        min_annotators=min_annotators, include_context=include_context, csv_exact=csv_exact)
+    bar = None
+    progress = None
+    if not as_json and sys.stderr.isatty():
+        bar = click.progressbar(length=100, label="exporting", file=sys.stderr)
+        bar.__enter__()
+        progress = lambda f, _m: bar.update(int(f * 100) - bar.pos)  # noqa: E731
+    try:
+        summary = exporter.export(ctx.db, target, options, progress=progress,
+                                  command=options.command(out))
+    except (exporter.ExportError, DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        echo_json({k: summary[k] for k in ("out", "files", "rows", "excluded", "gold_policy",
+                                           "seed", "gold_sources", "min_annotators", "splits",
+                                           "annotations", "seconds")})
+        return
+    rows = ", ".join(f"{k} {v}" for k, v in summary["rows"].items())
+    left = ", ".join(f"{k} {v}" for k, v in summary["excluded"].items() if v) or "none"
+    click.echo(f"{sum(summary['rows'].values())} sentences exported to {out} ({rows}); "
+               f"left out: {left}")

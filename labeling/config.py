@@ -2,11 +2,18 @@
 
 The default lives in ``seeds/project.toml``; ``init`` loads it and stores the
 validated result (with the guidelines text) in the ``settings`` table, so the app
-never needs the file again.
+never needs the file again. ``to_toml`` writes a stored config back out (for
+``python -m labeling config show``); reading that output gives the same config.
+
+In a file, ``guidelines`` is the path of a markdown file relative to the TOML file;
+a value spanning several lines is taken as the markdown itself (that is how
+``config show`` prints it). In the stored form it is always the markdown text.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -16,27 +23,37 @@ from typing import Any
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 DEFAULT_CONFIG_PATH = SEEDS / "project.toml"
 
+ORDERS = ("sequential", "random")
 # Keys Streamlit refuses as shortcuts, and keys the label page already uses for navigation.
 RESERVED_KEYS = {"C": "reserved by Streamlit", "R": "reserved by Streamlit",
                  "F": "flag", "G": "guidelines", "LEFT": "back", "RIGHT": "skip",
                  "ENTER": "submit (multi-label)"}
-_KEY_RE = re.compile(r"^(?:[A-Za-z0-9]|F(?:[1-9]|1[0-2]))$")
+_KEY_RE = re.compile(r"^(?:[A-Za-z0-9]|[Ff](?:[1-9]|1[0-2]))$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-_TOP_FIELDS = {"name", "multi_label", "overlap", "order", "seed", "lease_minutes",
-               "require_signin", "guidelines", "guidelines_version", "labels"}
-_LABEL_FIELDS = {"name", "key", "color", "description"}
+_TOP_FIELDS = ("name", "multi_label", "overlap", "sample_fraction", "order", "seed",
+               "lease_minutes", "require_signin", "guidelines", "guidelines_version", "labels")
+_LABEL_FIELDS = ("name", "key", "description", "color", "colour")
+_DEFAULT_COLOR = "#7f7f7f"
 
 
 class ConfigError(ValueError):
-    """The project configuration is invalid; the message says where and why."""
+    """The project configuration is invalid; the message says where and why.
+
+    ``errors`` lists every problem found (validation does not stop at the first).
+    """
+
+    def __init__(self, source: str, errors: list[str]):
+        self.source = source
+        self.errors = list(errors)
+        super().__init__(f"{source}: " + "; ".join(self.errors))
 
 
 @dataclass(frozen=True)
 class Label:
     name: str
     key: str
-    color: str = "#7f7f7f"
+    color: str = _DEFAULT_COLOR
     description: str = ""
 
 
@@ -46,6 +63,9 @@ class ProjectConfig:
     name: str = "Parley project"
     multi_label: bool = False
     overlap: int = 2
+    # Share of sentences (chosen by a seeded hash of the sentence id) that get ``overlap``
+    # annotators; the rest get one. 1.0: every sentence is double-annotated.
+    sample_fraction: float = 1.0
     order: str = "sequential"
     seed: int = 0
     lease_minutes: float = 10.0
@@ -66,100 +86,128 @@ class ProjectConfig:
         return d
 
 
+# ----------------------------------------------------------------------------- validation
+
+
 def from_dict(data: dict[str, Any], *, source: str = "config",
               base_dir: Path | None = None) -> ProjectConfig:
-    """Validate a parsed config mapping. ``guidelines`` may be a path (read from
-    ``base_dir``) or, when stored, the markdown text itself."""
+    """Validate a parsed config mapping; raises :class:`ConfigError` listing every problem.
+
+    With ``base_dir`` (a file is being read) a one-line ``guidelines`` value is a path
+    relative to it; otherwise ``guidelines`` is the markdown text itself.
+    """
     errors: list[str] = []
-    unknown = set(data) - _TOP_FIELDS
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["the config must be a table of fields"])
+    unknown = set(data) - set(_TOP_FIELDS)
     if unknown:
-        errors.append(f"unknown field(s): {', '.join(sorted(unknown))}")
-    raw_labels = data.get("labels")
+        errors.append(f"unknown field(s): {', '.join(sorted(unknown))} "
+                      f"(known: {', '.join(_TOP_FIELDS)})")
+    labels = _labels(data.get("labels"), errors)
+
+    def typed(name: str, kind: type | tuple, default: Any) -> Any:
+        value = data.get(name, default)
+        numeric = kind in (int, float, (int, float))
+        if isinstance(value, bool) and numeric:
+            errors.append(f"{name}: must be a number, not {value!r}")
+            return default
+        if not isinstance(value, kind):
+            want = {bool: "true or false", int: "a whole number", str: "text"}.get(
+                kind, "a number")  # type: ignore[call-overload]
+            errors.append(f"{name}: {value!r} must be {want}")
+            return default
+        return value
+
+    name = typed("name", str, "Parley project")
+    multi_label = typed("multi_label", bool, False)
+    overlap = typed("overlap", int, 2)
+    if overlap < 1:
+        errors.append(f"overlap: must be at least 1, got {overlap}")
+    fraction = typed("sample_fraction", (int, float), 1.0)
+    if not (0 < fraction <= 1) or math.isnan(fraction):
+        errors.append(f"sample_fraction: must be > 0 and <= 1, got {fraction}")
+    order = typed("order", str, "sequential")
+    if order not in ORDERS:
+        errors.append(f"order: {order!r} must be 'sequential' or 'random'")
+    seed = typed("seed", int, 0)
+    if not -(2**63) <= seed < 2**63:
+        errors.append(f"seed: {seed} does not fit in 64 bits")
+    lease = typed("lease_minutes", (int, float), 10)
+    if not lease > 0 or math.isinf(lease):
+        errors.append(f"lease_minutes: must be a positive number of minutes, got {lease}")
+    require_signin = typed("require_signin", bool, False)
+    version = typed("guidelines_version", (str, int), "1")
+    guidelines = _guidelines(typed("guidelines", str, ""), base_dir, errors)
+    if errors:
+        raise ConfigError(source, errors)
+    return ProjectConfig(labels=tuple(labels), name=name, multi_label=multi_label,
+                         overlap=overlap, sample_fraction=float(fraction), order=order,
+                         seed=seed, lease_minutes=float(lease), require_signin=require_signin,
+                         guidelines=guidelines, guidelines_version=str(version))
+
+
+def _labels(raw_labels: Any, errors: list[str]) -> list[Label]:
     labels: list[Label] = []
     if not isinstance(raw_labels, list) or not raw_labels:
         errors.append("labels: at least one [[labels]] entry is required")
-        raw_labels = []
-    seen_names: set[str] = set()
-    seen_keys: set[str] = set()
+        return labels
+    seen_names: dict[str, int] = {}
+    seen_keys: dict[str, int] = {}
     for i, raw in enumerate(raw_labels, 1):
         where = f"labels[{i}]"
         if not isinstance(raw, dict):
-            errors.append(f"{where}: must be a table")
+            errors.append(f"{where}: must be a table with name and key")
             continue
-        bad = set(raw) - _LABEL_FIELDS
+        bad = set(raw) - set(_LABEL_FIELDS)
         if bad:
-            errors.append(f"{where}: unknown field(s): {', '.join(sorted(bad))}")
+            errors.append(f"{where}: unknown field(s): {', '.join(sorted(bad))} "
+                          "(known: name, key, description, color)")
         name, key = raw.get("name"), raw.get("key")
         if not isinstance(name, str) or not _NAME_RE.match(name):
             errors.append(f"{where}: name {name!r} must be 1-32 lowercase letters, digits or _, "
                           "starting with a letter")
             continue
+        where = f"{where} ({name})"
         if name in seen_names:
-            errors.append(f"{where}: duplicate label name {name!r}")
-        seen_names.add(name)
-        key = str(key) if isinstance(key, (str, int)) else None
+            errors.append(f"{where}: duplicate label name {name!r} "
+                          f"(also labels[{seen_names[name]}])")
+        seen_names.setdefault(name, i)
+        key = str(key) if isinstance(key, (str, int)) and not isinstance(key, bool) else None
         if key is None or not _KEY_RE.match(key):
-            errors.append(f"{where} ({name}): key {raw.get('key')!r} must be one letter, digit or F1-F12")
+            errors.append(f"{where}: key {raw.get('key')!r} must be one letter, digit or F1-F12")
             continue
+        key = key.upper() if len(key) > 1 else key  # "f5" -> "F5"
         if key.upper() in RESERVED_KEYS:
-            errors.append(f"{where} ({name}): key {key!r} is reserved ({RESERVED_KEYS[key.upper()]})")
+            errors.append(f"{where}: key {key!r} is reserved ({RESERVED_KEYS[key.upper()]})")
         if key.upper() in seen_keys:
-            errors.append(f"{where} ({name}): duplicate key {key!r}")
-        seen_keys.add(key.upper())
-        color = raw.get("color", "#7f7f7f")
+            errors.append(f"{where}: duplicate key {key!r} "
+                          f"(also labels[{seen_keys[key.upper()]}])")
+        seen_keys.setdefault(key.upper(), i)
+        if "color" in raw and "colour" in raw:
+            errors.append(f"{where}: give either color or colour, not both")
+        color = raw.get("color", raw.get("colour", _DEFAULT_COLOR))
         if not isinstance(color, str) or not _COLOR_RE.match(color):
-            errors.append(f"{where} ({name}): color {color!r} must look like #1f77b4")
+            errors.append(f"{where}: color {color!r} must look like #1f77b4")
+            color = _DEFAULT_COLOR
         desc = raw.get("description", "")
         if not isinstance(desc, str):
-            errors.append(f"{where} ({name}): description must be text")
+            errors.append(f"{where}: description must be text")
             desc = ""
-        labels.append(Label(name=name, key=key, color=str(color), description=desc))
+        labels.append(Label(name=name, key=key, color=color, description=desc))
+    return labels
 
-    def typed(name: str, kind: type | tuple, default: Any) -> Any:
-        value = data.get(name, default)
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            errors.append(f"{name}: must be a number, not {value!r}")
-            return default
-        if not isinstance(value, kind):
-            errors.append(f"{name}: {value!r} has the wrong type")
-            return default
+
+def _guidelines(value: str, base_dir: Path | None, errors: list[str]) -> str:
+    if base_dir is None or not value or "\n" in value:
         return value
-
-    overlap = typed("overlap", int, 2)
-    if overlap < 1:
-        errors.append(f"overlap: must be at least 1, got {overlap}")
-    order = typed("order", str, "sequential")
-    if order not in ("sequential", "random"):
-        errors.append(f"order: {order!r} must be 'sequential' or 'random'")
-    lease = typed("lease_minutes", (int, float), 10)
-    if lease <= 0:
-        errors.append(f"lease_minutes: must be positive, got {lease}")
-    guidelines = typed("guidelines", str, "")
-    if guidelines and base_dir is not None and guidelines.endswith((".md", ".markdown", ".txt")):
-        gpath = base_dir / guidelines
-        try:
-            guidelines = gpath.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(f"guidelines: cannot read {gpath.name}: {exc}")
-            guidelines = ""
-    cfg = None
-    if not errors:
-        cfg = ProjectConfig(
-            labels=tuple(labels),
-            name=typed("name", str, "Parley project"),
-            multi_label=typed("multi_label", bool, False),
-            overlap=overlap,
-            order=order,
-            seed=typed("seed", int, 0),
-            lease_minutes=float(lease),
-            require_signin=typed("require_signin", bool, False),
-            guidelines=guidelines,
-            guidelines_version=str(typed("guidelines_version", (str, int), "1")),
-        )
-    if errors:
-        raise ConfigError(f"{source}: " + "; ".join(errors))
-    assert cfg is not None
-    return cfg
+    gpath = base_dir / value
+    try:
+        return gpath.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        errors.append(f"guidelines: no file {value!r} next to the config ({gpath})")
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(f"guidelines: cannot read {gpath}: {exc}")
+    return ""
 
 
 def load(path: str | Path = DEFAULT_CONFIG_PATH) -> ProjectConfig:
@@ -168,14 +216,49 @@ def load(path: str | Path = DEFAULT_CONFIG_PATH) -> ProjectConfig:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text") from exc
+        raise ConfigError(str(path), ["not UTF-8 text"]) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        raise ConfigError(str(path), [f"invalid TOML: {exc}"]) from exc
     return from_dict(data, source=str(path), base_dir=path.parent)
 
 
 def default() -> ProjectConfig:
     """The shipped default project (seeds/project.toml)."""
     return load(DEFAULT_CONFIG_PATH)
+
+
+# ----------------------------------------------------------------------------- output
+
+
+_TOML_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    if "\n" not in text:
+        # A JSON string is a valid TOML basic string, except that TOML wants DEL escaped.
+        return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+    # Multi-line basic string, so that guidelines read as markdown: escape backslashes
+    # and control characters, break up runs of three quotes, and a quote at the end.
+    out = text.replace("\\", "\\\\")
+    out = _TOML_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
+    out = out.replace('"""', '""\\"')
+    if out.endswith('"'):
+        out = out[:-1] + '\\"'
+    return '"""\n' + out + '"""'
+
+
+def to_toml(cfg: ProjectConfig) -> str:
+    """The config as TOML, guidelines inline; ``from_dict(tomllib.loads(...))`` gives it back."""
+    d = cfg.to_dict()
+    labels = d.pop("labels")
+    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items()]
+    for lab in labels:
+        lines += ["", "[[labels]]"] + [f"{k} = {_toml_value(v)}" for k, v in lab.items()]
+    return "\n".join(lines) + "\n"

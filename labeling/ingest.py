@@ -12,20 +12,26 @@ import csv
 import hashlib
 import io
 import json
+import os
+import pickle
 import re
+import subprocess
+import sys
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import sqlite_utils
 
 import db.articles as q
-from db import write_transaction
 from db import settings as db_settings
+from db import write_transaction
 from labeling import segment
-from labeling.routing import order_key
+from labeling.routing import order_key, target_for
 
 FORMATS = ("auto", "text", "csv", "jsonl")
 TEXT_EXTENSIONS = {".txt", ".md", ".markdown", ".text"}
@@ -48,6 +54,10 @@ _SPACES = re.compile("[\u00a0\u202f\u2007]")
 # C0 controls other than tab/newline, and DEL: never part of news text; a sign of a
 # binary or corrupted file.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0b, 0x20), 0x7f])
+_LEADING_SPACE = re.compile(r"\s*")
+_ATX_HEADING = re.compile(r"#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
+_SETEXT_UNDERLINE = re.compile(r"[ \t]*(?:=+|-{2,})[ \t]*(?:\n|$)")
 _MAGIC = {b"\x1f\x8b": "a gzip-compressed file; decompress it first",
           b"PK\x03\x04": "a zip archive; extract it first",
           b"%PDF": "a PDF; convert it to text first",
@@ -60,6 +70,8 @@ class IngestError(ValueError):
     """Bad input: names the file and, when known, the line."""
 
     def __init__(self, path: str | Path, line: int | None, message: str):
+        # one line, always: messages quote file content (field names, values)
+        message = message.replace("\r", "\\r").replace("\n", "\\n")
         self.path, self.line, self.message = str(path), line, message
         where = f"{self.path}:{line}" if line else self.path
         super().__init__(f"{where}: {message}")
@@ -79,8 +91,9 @@ class Article:
     source: str | None = None
     meta: dict = field(default_factory=dict)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Hash of the (normalised) text: the identity used for dedupe."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
@@ -115,14 +128,17 @@ class FieldMap:
 
 def normalise(text: str) -> str:
     """Newlines to ``\\n``, non-breaking spaces to spaces, NFC; what is hashed and stored."""
-    text = _NEWLINES.sub("\n", text)
-    text = _SPACES.sub(" ", text)
+    # The substring tests are much faster than a regex scan and usually false.
+    if "\r" in text:
+        text = _NEWLINES.sub("\n", text)
+    if "\u00a0" in text or "\u202f" in text or "\u2007" in text:
+        text = _SPACES.sub(" ", text)
     return unicodedata.normalize("NFC", text)
 
 
 def decode(path: str | Path, data: bytes) -> str:
     """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with BOM; else IngestError."""
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(): no copy of a big file)
         raise IngestError(path, None, "the file is empty")
     for magic, what in _MAGIC.items():
         if data.startswith(magic):
@@ -144,17 +160,26 @@ def decode(path: str | Path, data: bytes) -> str:
         line = data.count(b"\n", 0, exc.start) + 1 if encoding == "utf-8" else None
         raise IngestError(path, line, f"not valid {encoding.upper()} (byte offset {exc.start}); "
                           "Parley reads UTF-8, or UTF-16 with a byte-order mark") from None
-    if not text.strip():
+    if not text or text.isspace():
         raise IngestError(path, None, "the file is empty")
     return text
 
 
 def _check_text(path: str, line: int | None, text: str, *, first_line: int = 1) -> None:
-    """Reject control characters and absurdly long lines, naming the line."""
-    m = _CONTROL.search(text)
+    """Reject control characters, lone surrogates and absurdly long lines, naming the line."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # e.g. a JSON "\ud800" escape: not storable text
+        ln = line if line is not None else first_line + text.count("\n", 0, exc.start)
+        raise IngestError(path, ln, f"invalid character U+{ord(text[exc.start]):04X} "
+                          "(a lone surrogate) in the text") from None
+    # bytes.translate is a fast first pass; the regex then finds the offender
+    m = _CONTROL.search(text) if len(data.translate(None, _CONTROL_BYTES)) != len(data) else None
     if m:
         ln = line if line is not None else first_line + text.count("\n", 0, m.start())
         raise IngestError(path, ln, f"control character U+{ord(m.group()):04X} in the text")
+    if len(text) <= MAX_LINE_CHARS:
+        return  # no line can be too long
     start = 0
     n = 0
     while True:
@@ -178,19 +203,45 @@ def detect_format(path: Path, text: str | None = None) -> str:
         return "csv"
     if ext in JSONL_EXTENSIONS:
         return "jsonl"
-    if text is not None and text.lstrip().startswith(("{", "[")):
+    if text is not None and _first_char(text) in ("{", "["):
         return "jsonl"
     return "text"
 
 
+def _first_char(text: str) -> str:
+    """The first non-whitespace character ('' if none), without copying ``text``."""
+    i = _LEADING_SPACE.match(text).end()
+    return text[i:i + 1]
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` pairs, split on ``\\n``, without a list of all lines."""
+    start, lineno, find = 0, 1, text.find
+    while True:
+        end = find("\n", start)
+        if end == -1:
+            yield lineno, text[start:]
+            return
+        yield lineno, text[start:end]
+        start, lineno = end + 1, lineno + 1
+
+
 def _headline(text: str) -> str | None:
-    """The first line, when it stands alone as a headline (short, then a blank line)."""
+    """The first line, when it is a headline: a markdown heading, or a short line that
+    stands alone (a blank line follows) and is not a sentence ending in a full stop."""
     first, sep, rest = text.lstrip("\n").partition("\n")
     first = first.strip()
     if not sep or not rest.strip() or not first or len(first) > MAX_TITLE_CHARS:
         return None
-    if not rest.startswith("\n") and not rest.lstrip(" \t").startswith("\n"):
+    heading = _ATX_HEADING.fullmatch(first)
+    if heading:  # "# Title" / "## Title ##": the marks are markup, not part of the title
+        return heading.group(1).strip() or None
+    if _SETEXT_UNDERLINE.match(rest):  # "Title" over "=====" or "-----"
+        return first
+    if not rest.lstrip(" \t").startswith("\n"):
         return None  # the first line runs on into a paragraph: not a headline
+    if first.endswith(".") and not first.endswith(".."):
+        return None  # a first paragraph of one sentence, not a headline
     return first
 
 
@@ -257,8 +308,13 @@ def _row_article(path: Path, line: int, rowno: int, row: dict, fields: FieldMap,
                    source=get(cols["source"]), meta=meta)
 
 
-def _columns(path: Path, names: Iterable[str], fields: FieldMap) -> dict[str, str | None]:
+def _columns(path: Path, names: Iterable[str], fields: FieldMap,
+             check_flags: bool = True) -> dict[str, str | None]:
+    """Which field holds what. ``check_flags=False`` takes flag-given fields on trust
+    (JSONL rows after the first need not repeat an optional field)."""
     names = list(names)
+    if not check_flags:
+        names += [f for f in (fields.text, fields.title, fields.id) if f and f not in names]
     return {
         "text": _pick(names, fields.text, TEXT_FIELDS, path, "text", "--text-field", True),
         "title": _pick(names, fields.title, TITLE_FIELDS, path, "title", "--title-field", False),
@@ -314,14 +370,16 @@ def read_csv(path: Path, text: str, fields: FieldMap) -> Iterator[Article | Inge
 
 def read_jsonl(path: Path, text: str, fields: FieldMap) -> Iterator[Article | IngestError]:
     """One article per JSON Lines object; a bad line yields an IngestError."""
-    stripped = text.lstrip()
-    if stripped.startswith("["):
+    if _first_char(text) == "[":
         raise IngestError(path, 1, "a JSON array, not JSON Lines: write one JSON object "
                           "per line (e.g. jq -c '.[]' file.json > file.jsonl)")
-    cols: dict[str, str | None] | None = None
+    # JSONL rows need not share keys: fields are detected per key set (cached, since
+    # nearly all rows of a file share one). Flag-given fields are checked on the first row.
+    cols_by_keys: dict[tuple, dict[str, str | None]] = {}
+    checked = False
     rowno = 0
-    for lineno, raw in enumerate(text.split("\n"), 1):
-        if not raw.strip():
+    for lineno, raw in _lines(text):
+        if not raw or raw.isspace():
             continue
         rowno += 1
         if len(raw) > MAX_LINE_CHARS:
@@ -340,14 +398,11 @@ def read_jsonl(path: Path, text: str, fields: FieldMap) -> Iterator[Article | In
             yield IngestError(path, lineno, f"expected a JSON object, found {type(obj).__name__}")
             continue
         try:
+            keys = tuple(obj)
+            cols = cols_by_keys.get(keys)
             if cols is None:
-                cols = _columns(path, obj.keys(), fields)
-                if cols["text"] is None:  # pragma: no cover - _pick raises
-                    raise IngestError(path, lineno, "no text field")
-            elif fields.text is None and cols["text"] not in obj:
-                # detect per object: JSONL rows need not share keys
-                cols = {**cols, "text": _pick(obj.keys(), None, TEXT_FIELDS, path, "text",
-                                              "--text-field", True)}
+                cols = cols_by_keys[keys] = _columns(path, keys, fields, check_flags=not checked)
+            checked = True
             yield _row_article(path, lineno, rowno, obj, fields, cols)
         except IngestError as exc:
             if exc.line == 1 and lineno != 1:
@@ -381,6 +436,7 @@ def read_file(path: Path, fmt: str = "auto",
     except OSError as exc:
         raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
     text = decode(path, data)
+    del data  # the generator lives until the last row is read: do not keep both copies
     kind = detect_format(path, text) if fmt == "auto" else fmt
     if kind == "text":
         yield from read_text_file(path, normalise(text))
@@ -393,11 +449,6 @@ def read_file(path: Path, fmt: str = "auto",
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def _project_routing(db: sqlite_utils.Database) -> tuple[int, str, int]:
-    cfg = db_settings.get(db, "config") or {}
-    return int(cfg.get("overlap", 2)), cfg.get("order", "sequential"), int(cfg.get("seed", 0))
 
 
 def _now() -> str:
@@ -432,40 +483,101 @@ def import_paths(
         seen_sha: dict[str, str] = {}
         seen_ids: dict[str, str] = {}
         for path in files:
-            for item in read_file(path, fmt, fields):
-                if isinstance(item, IngestError):
-                    raise item
-                if _check_identity(db, item, (seen_sha,), (seen_ids,)):
-                    seen_sha[item.sha256] = seen_ids[item.external_id] = _where(item)
-    overlap, order, seed = _project_routing(db)
+            fresh, _, _ = _accept(db, read_file(path, fmt, fields), seen_sha, seen_ids,
+                                  skip_bad=False)
+            for art in fresh:
+                seen_sha[art.sha256] = seen_ids[art.external_id] = _where(art)
+    routing = _Routing.of(db)
     seen_sha, seen_ids = {}, {}
-    for done, path in enumerate(files, 1):
-        try:
-            _import_file(db, path, fmt, fields, skip_bad, report, seen_sha, seen_ids,
-                         overlap, order, seed)
-        except IngestError as exc:
-            if not skip_bad:
-                raise
-            report.errors.append(str(exc))
-        if progress is not None:
-            progress(done, len(files), report)
+    segmenter = _Segmenter()
+    try:
+        for done, path in enumerate(files, 1):
+            try:
+                _import_file(db, path, fmt, fields, skip_bad, report, seen_sha, seen_ids,
+                             routing, segmenter)
+            except IngestError as exc:
+                if not skip_bad:
+                    raise
+                report.errors.append(str(exc))
+            if progress is not None:
+                progress(done, len(files), report)
+    finally:
+        segmenter.close()
     return report
 
 
-def _check_identity(db: sqlite_utils.Database, art: Article,
-                    seen_sha: tuple[dict, ...], seen_ids: tuple[dict, ...]) -> bool:
+@dataclass(frozen=True)
+class _Routing:
+    """How new sentences get their ``target`` and ``ord`` (from the stored config)."""
+
+    cfg: dict
+    order: str
+    seed: int
+    fixed_target: int | None  # every sentence's target, when there is no sample to draw
+
+    @classmethod
+    def of(cls, db: sqlite_utils.Database) -> _Routing:
+        cfg = db_settings.get(db, "config") or {}
+        # Without a reliability sample (fraction >= 1) every sentence is "in the sample",
+        # so target_for is the same for all: computed once, not per sentence.
+        fixed = (target_for(1, cfg) if float(cfg.get("sample_fraction", 1.0)) >= 1.0
+                 else None)
+        return cls(cfg, cfg.get("order", "sequential"), int(cfg.get("seed", 0)), fixed)
+
+    def target(self, sentence_id: int) -> int:
+        if self.fixed_target is not None:
+            return self.fixed_target
+        return target_for(sentence_id, self.cfg)
+
+
+def _accept(db: sqlite_utils.Database, items: Iterable[Article | IngestError],
+            seen_sha: dict[str, str], seen_ids: dict[str, str], *, skip_bad: bool,
+            ) -> tuple[list[Article], list[Article], list[str]]:
+    """Split one file's items into (new articles, duplicates, error messages).
+
+    Without ``skip_bad`` the first bad row or id clash (in file order) is raised.
+    ``seen_*``: hashes and ids accepted from earlier files of this import. The database
+    is asked once per file (a few queries per 500 articles), not twice per article."""
+    items = list(items)
+    arts = [it for it in items if not isinstance(it, IngestError)]
+    db_sha, db_ids = q.existing_keys(db, (a.sha256 for a in arts), (a.external_id for a in arts))
+    file_sha: dict[str, str] = {}
+    file_ids: dict[str, str] = {}
+    fresh: list[Article] = []
+    dupes: list[Article] = []
+    errors: list[str] = []
+    for item in items:
+        try:
+            if isinstance(item, IngestError):
+                raise item
+            if not _check_identity(item, (seen_sha, file_sha, db_sha), (seen_ids, file_ids),
+                                   db_ids):
+                dupes.append(item)
+                continue
+        except IngestError as exc:
+            if not skip_bad:
+                raise
+            errors.append(str(exc))
+            continue
+        file_sha[item.sha256] = file_ids[item.external_id] = _where(item)
+        fresh.append(item)
+    return fresh, dupes, errors
+
+
+def _check_identity(art: Article, known_sha: tuple, seen_ids: tuple[dict, ...],
+                    db_ids: set[str]) -> bool:
     """False for a duplicate text (skip it); IngestError for an id clash; True to insert.
 
-    ``seen_*`` are the hashes and ids accepted earlier in this import (several dicts, so
-    callers need not merge them)."""
+    ``known_sha``: containers of hashes already stored or accepted in this import;
+    ``seen_ids``: dicts id -> where, accepted in this import; ``db_ids``: stored ids."""
     sha = art.sha256
-    if any(sha in d for d in seen_sha) or q.find_by_sha(db, sha) is not None:
+    if any(sha in d for d in known_sha):
         return False
     for d in seen_ids:
         if art.external_id in d:
             raise IngestError(art.path, art.line, f"id {art.external_id!r} is used twice "
                               f"(also at {d[art.external_id]}) with different text")
-    if q.external_id_exists(db, art.external_id):
+    if art.external_id in db_ids:
         raise IngestError(art.path, art.line, f"id {art.external_id!r} already exists in the "
                           "database with a different text")
     return True
@@ -475,60 +587,200 @@ def _where(art: Article) -> str:
     return f"{art.path}:{art.line}" if art.line else art.path
 
 
-def _import_file(db, path, fmt, fields, skip_bad, report, seen_sha, seen_ids,
-                 overlap, order, seed) -> None:
+def _import_file(db: sqlite_utils.Database, path: Path, fmt: str, fields: FieldMap,
+                 skip_bad: bool, report: ImportReport, seen_sha: dict[str, str],
+                 seen_ids: dict[str, str], routing: _Routing, segmenter: _Segmenter) -> None:
     """Read, segment and write one file in one transaction (all or nothing)."""
-    articles: list[tuple[Article, list[segment.Span]]] = []
-    file_sha: dict[str, str] = {}
-    file_ids: dict[str, str] = {}
-    errors: list[str] = []
-    dupes = 0
-    for item in read_file(path, fmt, fields):
-        if isinstance(item, IngestError):
-            if not skip_bad:
-                raise item
-            errors.append(str(item))
-            continue
-        try:
-            fresh = _check_identity(db, item, (seen_sha, file_sha), (seen_ids, file_ids))
-        except IngestError as exc:
-            if not skip_bad:
-                raise
-            errors.append(str(exc))
-            continue
-        if not fresh:
-            dupes += 1
-            report.duplicates.append(_where(item))
-            continue
-        file_sha[item.sha256] = _where(item)
-        file_ids[item.external_id] = _where(item)
-        articles.append((item, segment.segment(item.text)))
+    try:
+        if path.stat().st_size >= PARALLEL_MIN_CHARS:
+            segmenter.warm_up()  # the helper process starts while this file is read
+    except OSError:
+        pass  # read_file reports it
+    fresh, dupes, errors = _accept(db, read_file(path, fmt, fields), seen_sha, seen_ids,
+                                   skip_bad=skip_bad)
+    # Segment before taking the write lock: annotators' saves wait only for the inserts.
+    spans = segmenter.segment_all([art.text for art in fresh])
+    n_sentences = sum(map(len, spans))
     now = _now()
-    added_sentences = 0
     with write_transaction(db) as conn:
-        next_id = q.max_sentence_id(conn) + 1
-        batch: list[tuple] = []
-        for art, spans in articles:
-            aid = q.insert_article(conn, {
-                "external_id": art.external_id, "title": art.title, "source": art.source,
-                "url": art.url, "published_at": art.published_at, "text": art.text,
-                "sha256": art.sha256, "meta": json.dumps(art.meta, ensure_ascii=False),
-                "imported_at": now,
-            })
-            text = art.text
-            for idx, sp in enumerate(spans):
-                batch.append((next_id, aid, idx, sp.start, sp.end, text[sp.start:sp.end],
-                              sp.kind, overlap, order_key(next_id, order, seed)))
-                next_id += 1
-            if len(batch) >= 20_000:
-                q.insert_sentences(conn, batch)
-                added_sentences += len(batch)
-                batch = []
-        q.insert_sentences(conn, batch)
-        added_sentences += len(batch)
-    seen_sha.update(file_sha)
-    seen_ids.update(file_ids)
-    report.articles_added += len(articles)
-    report.sentences_added += added_sentences
-    report.articles_skipped_duplicate += dupes
+        first_article = q.max_article_id(conn) + 1
+        first_sentence = q.max_sentence_id(conn) + 1
+        q.insert_articles(conn, (
+            (aid, art.external_id, art.title, art.source, art.url, art.published_at, art.text,
+             art.sha256, json.dumps(art.meta, ensure_ascii=False), now)
+            for aid, art in enumerate(fresh, first_article)))
+        q.insert_sentences(conn, _sentence_rows(fresh, spans, first_article, first_sentence,
+                                                routing))
+    for art in fresh:
+        seen_sha[art.sha256] = seen_ids[art.external_id] = _where(art)
+    report.duplicates.extend(_where(art) for art in dupes)
+    report.articles_added += len(fresh)
+    report.sentences_added += n_sentences
+    report.articles_skipped_duplicate += len(dupes)
     report.errors.extend(errors)
+
+
+def _sentence_rows(arts: list[Article], spans: list[list[tuple[int, int, str]]],
+                   first_article: int, first_sentence: int, routing: _Routing,
+                   ) -> Iterator[tuple]:
+    """Rows for ``q.insert_sentences``, streamed (no list of a million tuples)."""
+    sid = first_sentence
+    target, order, seed = routing.target, routing.order, routing.seed
+    for aid, (art, art_spans) in enumerate(zip(arts, spans), first_article):
+        text = art.text
+        for idx, (start, end, kind) in enumerate(art_spans):
+            yield (sid, aid, idx, start, end, text[start:end], kind,
+                   target(sid), order_key(sid, order, seed))
+            sid += 1
+
+
+# --------------------------------------------------------------------------- segmenting
+
+# Below this many characters (about 12,000 sentences) one process segments everything:
+# starting a helper process costs more than it saves.
+PARALLEL_MIN_CHARS = 2_000_000
+_CHUNK_CHARS = 400_000  # work unit handed out to either process (~0.05 s of work)
+_ROOT = str(Path(__file__).resolve().parent.parent)
+
+# The helper process: reads pickled lists of texts on stdin, answers with their spans
+# packed into arrays (unpickling a million small tuples or Span objects would cost the
+# parent more than the segmenting it saves). It imports only labeling.segment.
+_HELPER = r"""
+import pickle, sys
+from array import array
+sys.path.insert(0, sys.argv[1])
+from labeling.segment import segment
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+kinds = {}
+while True:
+    try:
+        texts = pickle.load(inp)
+    except EOFError:
+        break
+    counts, starts, ends, codes = array("q"), array("q"), array("q"), bytearray()
+    for text in texts:
+        spans = segment(text)
+        counts.append(len(spans))
+        for sp in spans:
+            starts.append(sp.start)
+            ends.append(sp.end)
+            codes.append(kinds.setdefault(sp.kind, len(kinds)))
+    pickle.dump((counts, starts, ends, bytes(codes), list(kinds)), out, protocol=5)
+    out.flush()
+"""
+
+
+class _Segmenter:
+    """``segment.segment`` over many texts, on two cores when the work is large.
+
+    The import is CPU-bound and segmenting is over a third of it, so for big files a
+    helper process (``_HELPER``) takes chunks of texts while this process does the
+    others; a thread here feeds it. Results are identical to segmenting in-process
+    (the same function); if the helper cannot start or dies, this process does its
+    chunks. Spans come back as ``(start, end, kind)`` tuples.
+    """
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._failed = (os.cpu_count() or 1) < 2
+
+    def warm_up(self) -> None:
+        """Start the helper now (it takes a moment to import sentencex)."""
+        if self._proc is None and not self._failed:
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-c", _HELPER, _ROOT], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            except OSError:
+                self._failed = True
+
+    def segment_all(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        """Spans of every text, in order."""
+        if sum(map(len, texts)) < PARALLEL_MIN_CHARS:
+            return [_local_spans(t) for t in texts]
+        self.warm_up()
+        if self._proc is None or self._failed:
+            return [_local_spans(t) for t in texts]
+        chunks = _chunks(texts, _CHUNK_CHARS)
+        out: list[list[tuple[int, int, str]] | None] = [None] * len(texts)
+        lock = threading.Lock()
+        todo = iter(range(len(chunks)))
+
+        def claim() -> int | None:
+            with lock:
+                return next(todo, None)
+
+        def feed_helper() -> None:
+            while (k := claim()) is not None:
+                i, j = chunks[k]
+                try:
+                    out[i:j] = self._ask(texts[i:j])
+                except Exception:  # noqa: BLE001 - any failure: this process redoes it
+                    self._failed = True
+                    return
+
+        feeder = threading.Thread(target=feed_helper, name="parley-segment-feeder",
+                                  daemon=True)
+        feeder.start()
+        try:
+            while (k := claim()) is not None:
+                i, j = chunks[k]
+                out[i:j] = [_local_spans(t) for t in texts[i:j]]
+        finally:
+            feeder.join(timeout=120)
+            if feeder.is_alive():  # a hung helper: kill it, which ends the feeder's read
+                self._kill()
+                feeder.join()
+        # chunks the helper failed on (or never returned) are done here
+        return [s if s is not None else _local_spans(t) for s, t in zip(out, texts)]
+
+    def _ask(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        pickle.dump(texts, proc.stdin, protocol=5)
+        proc.stdin.flush()
+        counts, starts, ends, codes, kinds = pickle.load(proc.stdout)
+        if len(counts) != len(texts):
+            raise RuntimeError("segment helper answered for the wrong texts")
+        rows = list(zip(starts.tolist(), ends.tolist(), [kinds[c] for c in codes]))
+        result, at = [], 0
+        for n in counts:
+            result.append(rows[at:at + n])
+            at += n
+        return result
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        self._failed = True
+
+    def close(self) -> None:
+        """Stop the helper (end of input, then a kill if it does not exit)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            proc.kill()
+            proc.wait()
+        finally:
+            proc.stdout.close()  # type: ignore[union-attr]
+
+
+def _local_spans(text: str) -> list[tuple[int, int, str]]:
+    return [(sp.start, sp.end, sp.kind) for sp in segment.segment(text)]
+
+
+def _chunks(texts: list[str], size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` index ranges of about ``size`` characters each."""
+    ranges, start, chars = [], 0, 0
+    for i, text in enumerate(texts):
+        chars += len(text)
+        if chars >= size:
+            ranges.append((start, i + 1))
+            start, chars = i + 1, 0
+    if start < len(texts):
+        ranges.append((start, len(texts)))
+    return ranges

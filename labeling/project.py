@@ -42,9 +42,11 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
 
 
 def save_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> None:
-    """Store a validated config; sentence targets follow ``overlap``."""
-    with store.write_transaction(db) as conn:
-        db_settings.put(conn, "config", cfg.to_dict())
+    """Store a validated config; sentence targets and order follow it (see
+    ``routing.apply_config``)."""
+    from labeling.routing import apply_config
+
+    apply_config(db, cfg)
 
 
 def load_config(db: sqlite_utils.Database) -> ProjectConfig:

@@ -3,8 +3,8 @@ and who is working (name in the URL, optional password, role)."""
 
 from __future__ import annotations
 
-import streamlit as st
 import sqlite_utils
+import streamlit as st
 
 import db as store
 from labeling import annotate, project
@@ -49,8 +49,9 @@ def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | No
     then shows nothing of anyone's work).
     """
     with st.sidebar:
+        # no max_chars: Streamlit would silently cut a longer ?annotator= to another name
         name = st.text_input("Annotator", key="annotator", bind="query-params",
-                             placeholder="your name", max_chars=40)
+                             placeholder="your name")
         name = (name or "").strip()
         if not name:
             st.info("Type your name to start.")
@@ -58,6 +59,9 @@ def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | No
         if not annotate.valid_name(name):
             st.error("Use 1–40 letters, digits, spaces or - _ .")
             return None
+        if st.session_state.get("_signed_in") not in (None, name):
+            # another name in the field: a later return to the signed-in name asks again
+            st.session_state.pop("_signed_in")
         if annotate.needs_password(db, name) and st.session_state.get("_signed_in") != name:
             pw = st.text_input("Password", type="password", key="password")
             if pw and annotate.authenticate(db, name, pw):

@@ -1,0 +1,162 @@
+"""SQL of ``import-annotations``: sentence look-ups and the batched label write.
+
+The write is the app's save (``labeling.annotate.save``) for many rows at once, inside
+the caller's ``BEGIN IMMEDIATE`` transaction: one event per row, the current annotation
+per (sentence, annotator) (last row wins), ``n_done`` recounted for the touched
+sentences, the importing annotators' leases on them released. Unanimous gold is then
+refreshed by the caller with :func:`gold_inputs` / :func:`apply_gold`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Iterable, NamedTuple, Sequence
+
+
+class ImportRow(NamedTuple):
+    """One label to write. ``labels``: list of label names; ``created_at``: ISO string."""
+
+    sentence_id: int
+    annotator_id: int
+    labels: Sequence[str]
+    note: str | None
+    duration_ms: int | None
+    created_at: str
+
+
+def _fill_temp(conn: sqlite3.Connection, name: str, columns: str,
+               rows: Iterable[tuple]) -> None:
+    conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    conn.execute(f"CREATE TEMP TABLE {name} ({columns})")
+    ncols = columns.count(",") + 1
+    conn.executemany(f"INSERT INTO temp.{name} VALUES ({', '.join('?' * ncols)})", rows)
+
+
+def find_by_public_id(conn: sqlite3.Connection, keys: Iterable[tuple[str, int]]
+                      ) -> dict[tuple[str, int], tuple[int, str]]:
+    """``{(external_id, idx): (sentence id, kind)}`` for the keys that exist."""
+    _fill_temp(conn, "import_keys", "external_id TEXT, idx INTEGER", set(keys))
+    try:
+        return {(ext, idx): (sid, kind) for ext, idx, sid, kind in conn.execute(
+            "SELECT k.external_id, k.idx, s.id, s.kind FROM temp.import_keys k "
+            "JOIN articles a ON a.external_id = k.external_id "
+            "JOIN sentences s ON s.article_id = a.id AND s.idx = k.idx")}
+    finally:
+        conn.execute("DROP TABLE temp.import_keys")
+
+
+def find_content_by_text(conn: sqlite3.Connection, texts: Iterable[str]
+                         ) -> dict[str, list[tuple[int, str]]]:
+    """``{text: [(sentence id, public id) of each content sentence with exactly that
+    text]}``, ascending by id; texts with no match are absent. Public ids are
+    ``<external_id>:<idx>``."""
+    _fill_temp(conn, "import_texts", "text TEXT PRIMARY KEY", ((t,) for t in set(texts)))
+    try:
+        out: dict[str, list[tuple[int, str]]] = {}
+        for sid, text, ext, idx in conn.execute(
+                "SELECT s.id, s.text, a.external_id, s.idx FROM sentences s "
+                "JOIN articles a ON a.id = s.article_id "
+                "WHERE s.kind = 'content' AND s.text IN (SELECT text FROM temp.import_texts) "
+                "ORDER BY s.id"):
+            out.setdefault(text, []).append((sid, f"{ext}:{idx}"))
+        return out
+    finally:
+        conn.execute("DROP TABLE temp.import_texts")
+
+
+def annotator_ids(conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
+    """``{name: id}`` for the names that exist."""
+    names = list(set(names))
+    out: dict[str, int] = {}
+    for i in range(0, len(names), 500):
+        chunk = names[i:i + 500]
+        out.update(conn.execute(
+            f"SELECT name, id FROM annotators WHERE name IN ({', '.join('?' * len(chunk))})",
+            chunk))
+    return out
+
+
+def insert_labels(conn: sqlite3.Connection, rows: Sequence[ImportRow], *, source: str,
+                  guidelines_version: str | None) -> dict[str, int]:
+    """Write ``rows`` in order (events, annotations, n_done, leases); returns
+    ``{"imported", "sentences", "over_target"}``.
+
+    ``over_target``: rows that landed on a sentence beyond its target, i.e. the sum over
+    touched sentences of ``n_done_after - max(target, n_done_before)`` when positive.
+    Imports are historical data and are accepted past the target; routing simply never
+    offers such a sentence again.
+    """
+    if not rows:
+        return {"imported": 0, "sentences": 0, "over_target": 0}
+    sids = sorted({r.sentence_id for r in rows})
+    _fill_temp(conn, "import_sentences", "id INTEGER PRIMARY KEY", ((s,) for s in sids))
+    before = dict(conn.execute(
+        "SELECT s.id, s.n_done FROM sentences s JOIN temp.import_sentences t ON t.id = s.id"))
+    first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+    labels = [json.dumps(list(r.labels), ensure_ascii=False) for r in rows]
+    conn.executemany(
+        "INSERT INTO events (id, action, sentence_id, annotator_id, labels, note, duration_ms, "
+        "guidelines_version, source, created_at) VALUES (?, 'label', ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(first + i, r.sentence_id, r.annotator_id, labels[i], r.note, r.duration_ms,
+          guidelines_version, source, r.created_at) for i, r in enumerate(rows)])
+    # Same upsert as the app's, except that the flag is left as it was (imports carry none).
+    conn.executemany(
+        "INSERT INTO annotations (sentence_id, annotator_id, status, labels, flagged, note, "
+        "duration_ms, guidelines_version, source, event_id, created_at, updated_at) "
+        "VALUES (?, ?, 'labeled', ?, 0, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET status = excluded.status, "
+        "labels = excluded.labels, note = excluded.note, duration_ms = excluded.duration_ms, "
+        "guidelines_version = excluded.guidelines_version, source = excluded.source, "
+        "event_id = excluded.event_id, updated_at = excluded.updated_at",
+        [(r.sentence_id, r.annotator_id, labels[i], r.note, r.duration_ms, guidelines_version,
+          source, first + i, r.created_at, r.created_at) for i, r in enumerate(rows)])
+    conn.execute(
+        "UPDATE sentences SET n_done = (SELECT count(*) FROM annotations a "
+        "WHERE a.sentence_id = sentences.id AND a.status = 'labeled') "
+        "WHERE id IN (SELECT id FROM temp.import_sentences)")
+    conn.executemany("DELETE FROM assignments WHERE sentence_id = ? AND annotator_id = ?",
+                     sorted({(r.sentence_id, r.annotator_id) for r in rows}))
+    over = 0
+    for sid, target, n_after in conn.execute(
+            "SELECT s.id, s.target, s.n_done FROM sentences s "
+            "JOIN temp.import_sentences t ON t.id = s.id"):
+        over += max(0, n_after - max(target, before.get(sid, 0)))
+    conn.execute("DROP TABLE temp.import_sentences")
+    return {"imported": len(rows), "sentences": len(sids), "over_target": over}
+
+
+def gold_inputs(conn: sqlite3.Connection, sentence_ids: Iterable[int]
+                ) -> list[tuple[int, int, str | None, list[list[str]]]]:
+    """``(sentence id, target, gold source or None, [labels of each labeled annotation])``
+    for the given sentences: what the unanimous-gold rule needs."""
+    _fill_temp(conn, "gold_sentences", "id INTEGER PRIMARY KEY",
+               ((s,) for s in set(sentence_ids)))
+    try:
+        out: dict[int, tuple[int, str | None, list[list[str]]]] = {
+            sid: (target, source, []) for sid, target, source in conn.execute(
+                "SELECT s.id, s.target, g.source FROM temp.gold_sentences t "
+                "JOIN sentences s ON s.id = t.id LEFT JOIN gold g ON g.sentence_id = s.id")}
+        for sid, labels in conn.execute(
+                "SELECT a.sentence_id, a.labels FROM temp.gold_sentences t "
+                "JOIN annotations a ON a.sentence_id = t.id WHERE a.status = 'labeled'"):
+            out[sid][2].append(json.loads(labels) if labels else [])
+        return [(sid, t, src, sets) for sid, (t, src, sets) in sorted(out.items())]
+    finally:
+        conn.execute("DROP TABLE temp.gold_sentences")
+
+
+def apply_gold(conn: sqlite3.Connection, *, set_unanimous: Sequence[tuple[int, Sequence[str]]],
+               withdraw_unanimous: Sequence[int], now: str) -> None:
+    """Set unanimous gold on the first sentences, delete the unanimous gold of the
+    second ones (adjudicated gold is never passed in: the caller keeps it)."""
+    conn.executemany(
+        "INSERT INTO gold (sentence_id, labels, source, reviewer_id, rationale, event_id, "
+        "updated_at) VALUES (?, ?, 'unanimous', NULL, NULL, NULL, ?) "
+        "ON CONFLICT (sentence_id) DO UPDATE SET labels = excluded.labels, "
+        "source = excluded.source, reviewer_id = NULL, rationale = NULL, event_id = NULL, "
+        "updated_at = excluded.updated_at",
+        [(sid, json.dumps(sorted(labels), ensure_ascii=False), now)
+         for sid, labels in set_unanimous])
+    conn.executemany("DELETE FROM gold WHERE sentence_id = ? AND source = 'unanimous'",
+                     [(sid,) for sid in withdraw_unanimous])

@@ -1,0 +1,613 @@
+"""The dataset export: gold labels with provenance, raw annotations, splits, a card.
+
+``export(db, out, options)`` writes into ``out``:
+
+* ``train/dev/test.jsonl`` (or ``dataset.jsonl`` without splits): one record per sentence
+  that has a gold label under the chosen policy (``labeling.gold``), with the rule that
+  produced it (``gold_source``) and every labeled annotation;
+* the same as CSV, spreadsheet-safe unless ``csv_exact``;
+* ``annotations.jsonl`` / ``annotations.csv``: every annotation (labeled or skipped),
+  whatever the policy;
+* ``README.md``: the dataset card (``labeling.export_card``).
+
+Streamed: the sentences and their grouped annotations are read from two cursors in
+sentence-id order and merged, so memory does not grow with the corpus (only the
+agreement table for the card does: a few bytes per annotation). All reads run in one
+read transaction, and the files appear atomically: they are written in a temporary
+folder next to ``out`` and renamed into place, so a crash never leaves half a
+``train.jsonl``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple, TextIO
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+
+import db as store
+import db.export as q
+from labeling import agreement, export_card, gold, project, splits
+from labeling.config import ProjectConfig
+
+FORMATS = ("jsonl", "csv", "raw")
+DEFAULT_BOOTSTRAP = 1000
+RAW_FILES = ("annotations.jsonl", "annotations.csv")
+CARD_FILE = "README.md"
+#: Every file name an export may write; a new export into the same folder removes the
+#: ones it did not write this time (e.g. ``dataset.jsonl`` after switching splits on).
+OWNED_FILES = tuple(
+    f"{name}.{ext}" for name in (*splits.SPLIT_NAMES, splits.NO_SPLIT) for ext in ("jsonl", "csv")
+) + RAW_FILES + (CARD_FILE,)
+
+Progress = Callable[[float, str], None]
+
+_FORMULA = frozenset(q.FORMULA_PREFIXES)
+_encode = json.encoder.encode_basestring  # what json.dumps(s, ensure_ascii=False) does
+_BUFFER = 1 << 20
+
+
+class ExportError(Exception):
+    """An export that cannot be made; the message says why and what to do."""
+
+
+class OptionError(ExportError, ValueError):
+    """Bad export options (format, policy, splits, min annotators)."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how. ``validated()`` checks every field (raises OptionError)."""
+
+    formats: tuple[str, ...] = FORMATS
+    gold_policy: str = gold.DEFAULT_POLICY
+    ratios: tuple[float, float, float] | None = splits.DEFAULT_RATIOS
+    seed: int = 0
+    min_annotators: int = 2
+    include_context: bool = False
+    csv_exact: bool = False
+    bootstrap: int = DEFAULT_BOOTSTRAP
+
+    def validated(self) -> ExportOptions:
+        """The same options, checked and normalised (formats in canonical order)."""
+        if self.gold_policy not in gold.POLICIES:
+            raise OptionError(f"unknown gold policy {self.gold_policy!r}; choose one of: "
+                              + ", ".join(gold.POLICIES))
+        try:
+            ratios = splits.parse(self.ratios)
+        except splits.SplitSpecError as exc:
+            raise OptionError(str(exc)) from None
+        if isinstance(self.min_annotators, bool) or int(self.min_annotators) < 1:
+            raise OptionError(f"min annotators must be at least 1, got {self.min_annotators}")
+        if self.bootstrap < 0:
+            raise OptionError("bootstrap must be >= 0")
+        return replace(self, formats=parse_formats(self.formats), ratios=ratios,
+                       seed=int(self.seed), min_annotators=int(self.min_annotators))
+
+    def command(self, out: str = "export") -> str:
+        """The ``python -m labeling export`` command that makes this export."""
+        parts = ["python -m labeling export", "--out", _shell_word(out),
+                 "--format", ",".join(self.formats), "--gold", self.gold_policy,
+                 "--splits", splits.format_ratios(self.ratios), "--seed", str(self.seed),
+                 "--min-annotators", str(self.min_annotators)]
+        if self.include_context:
+            parts.append("--include-context")
+        if self.csv_exact:
+            parts.append("--csv-exact")
+        return " ".join(parts)
+
+
+def _shell_word(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)
+
+
+def parse_formats(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """``"jsonl,csv"`` (or a sequence) -> ``("jsonl", "csv")`` in canonical order."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    chosen = {str(x).strip().lower() for x in items if str(x).strip()}
+    unknown = sorted(chosen - set(FORMATS))
+    if unknown:
+        raise OptionError(f"unknown format(s): {', '.join(unknown)}; "
+                          f"choose from {', '.join(FORMATS)}")
+    if not chosen:
+        raise OptionError(f"choose at least one format from {', '.join(FORMATS)}")
+    return tuple(f for f in FORMATS if f in chosen)
+
+
+# ----------------------------------------------------------------------------- gold
+
+
+class _Gold(NamedTuple):
+    """A resolved sentence, pre-encoded for both file formats."""
+
+    labels: tuple[str, ...] | None
+    source: str | None
+    reason: str | None
+    labels_json: str = "[]"
+    label_part: str = ""     # ',"label":"x"' for single-label projects, else ""
+    label: str | None = None  # the CSV ``label`` cell
+    pipe: str = ""            # labels joined with "|"
+
+
+class _GoldCache:
+    """``gold.resolve`` memoised on the sentence's stored labels.
+
+    A million sentences share a few hundred distinct label combinations, so each
+    combination is resolved (and its JSON encoded) once.
+    """
+
+    _MAX = 200_000
+
+    def __init__(self, policy: str, min_annotators: int, single_label: bool):
+        self.policy, self.min_annotators, self.single_label = policy, min_annotators, single_label
+        self._cache: dict[tuple[str | None, str | None], _Gold] = {}
+
+    def __call__(self, adjudicated: str | None, labels: str | None) -> _Gold:
+        key = (adjudicated, labels)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._resolve(adjudicated, labels)
+            if len(self._cache) > self._MAX:  # bound memory on pathological data
+                self._cache.clear()
+        return hit
+
+    def _resolve(self, adjudicated: str | None, labels: str | None) -> _Gold:
+        annotations = [json.loads(x) for x in labels.split("\x1f")] if labels else []
+        adj = json.loads(adjudicated) if adjudicated else None
+        res = gold.resolve(annotations, adj, self.policy, self.min_annotators)
+        if res.labels is None:
+            return _Gold(None, None, res.reason)
+        label = None
+        part = ""
+        if self.single_label:
+            # One label per sentence; an adjudicated set from a former multi-label
+            # setup would keep its "|"-joined form rather than lose labels.
+            label = res.labels[0] if len(res.labels) == 1 else "|".join(res.labels)
+            part = ',"label":' + _encode(label)
+        return _Gold(res.labels, res.source, None,
+                     json.dumps(list(res.labels), ensure_ascii=False, separators=(",", ":")),
+                     part, label, "|".join(res.labels))
+
+
+# ----------------------------------------------------------------------------- sinks
+
+
+def _csv_cell(value: str | None) -> str | None:
+    """Neutralise a cell a spreadsheet would run as a formula (OWASP): prefix ``'``."""
+    if value and value[0] in _FORMULA:
+        return "'" + value
+    return value
+
+
+def _exact_cell(value: str | None) -> str | None:
+    return value
+
+
+class _Files:
+    """Output files of one kind, one per split, opened in the temporary folder."""
+
+    def __init__(self, folder: Path, names: Sequence[str], ext: str, newline: str | None):
+        self.paths = {n: folder / f"{n}.{ext}" for n in names}
+        self.handles: dict[str, TextIO] = {
+            n: open(p, "w", encoding="utf-8", newline=newline, buffering=_BUFFER)
+            for n, p in self.paths.items()}
+
+    def close(self) -> None:
+        for h in self.handles.values():
+            h.close()
+
+
+class _JsonlSink(_Files):
+    """``<split>.jsonl``: one JSON object per line, keys in schema order."""
+
+    def __init__(self, folder: Path, names: Sequence[str], options: ExportOptions,
+                 single_label: bool):
+        super().__init__(folder, names, "jsonl", "\n")
+        self.context = options.include_context
+        self.split_json = {n: ("null" if n == splits.NO_SPLIT else _encode(n)) for n in names}
+
+    def write(self, split: str, pid: str, text: str, g: _Gold, ext: str, title: str | None,
+              idx: int, n: int, ann: str, before: str | None, after: str | None) -> None:
+        ctx = ""
+        if self.context:
+            ctx = (',"context_before":' + ("null" if before is None else _encode(before))
+                   + ',"context_after":' + ("null" if after is None else _encode(after)))
+        self.handles[split].write(
+            '{"id":' + _encode(pid) + ',"text":' + _encode(text) + g.label_part
+            + ',"labels":' + g.labels_json + ',"gold_source":"' + g.source
+            + '","split":' + self.split_json[split] + ',"article_id":' + _encode(ext)
+            + ',"article_title":' + ("null" if title is None else _encode(title))
+            + ',"sentence_index":' + str(idx) + ',"n_annotators":' + str(n)
+            + ',"annotations":' + ann + ctx + "}\n")
+
+
+class _CsvSink(_Files):
+    """``<split>.csv``: the same columns; labels joined with ``|``; annotations as JSON."""
+
+    def __init__(self, folder: Path, names: Sequence[str], options: ExportOptions,
+                 single_label: bool):
+        super().__init__(folder, names, "csv", "")
+        self.context = options.include_context
+        self.single = single_label
+        self.cell = _exact_cell if options.csv_exact else _csv_cell
+        header = dataset_columns(single_label, options.include_context)
+        self.writers = {n: csv.writer(h) for n, h in self.handles.items()}
+        for w in self.writers.values():
+            w.writerow(header)
+        self.split_cell = {n: ("" if n == splits.NO_SPLIT else n) for n in names}
+
+    def write(self, split: str, pid: str, text: str, g: _Gold, ext: str, title: str | None,
+              idx: int, n: int, ann: str, before: str | None, after: str | None) -> None:
+        cell = self.cell
+        row = [cell(pid), cell(text)]
+        if self.single:
+            row.append(g.label)
+        row += [g.pipe, g.source, self.split_cell[split], cell(ext), cell(title), idx, n, ann]
+        if self.context:
+            row += [cell(before), cell(after)]
+        self.writers[split].writerow(row)
+
+
+#: Dataset file writers by format name (``raw`` is written by :func:`_write_raw`).
+SINKS: dict[str, type] = {"jsonl": _JsonlSink, "csv": _CsvSink}
+
+
+def dataset_columns(single_label: bool, include_context: bool) -> list[str]:
+    """Field names of a dataset record, in file order."""
+    cols = ["id", "text"] + (["label"] if single_label else [])
+    cols += ["labels", "gold_source", "split", "article_id", "article_title",
+             "sentence_index", "n_annotators", "annotations"]
+    if include_context:
+        cols += ["context_before", "context_after"]
+    return cols
+
+
+# ----------------------------------------------------------------------------- passes
+
+
+@dataclass
+class _Stats:
+    rows: dict[str, int]
+    excluded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(gold.REASONS, 0))
+    by_source: dict[str, int] = field(default_factory=lambda: dict.fromkeys(gold.SOURCES, 0))
+    labels: Counter = field(default_factory=Counter)  # (split, label) -> sentences
+    annotations: int = 0
+
+
+def _sentence_pass(conn, folder: Path, options: ExportOptions, cfg: ProjectConfig,
+                   total: int, progress: Progress) -> _Stats:
+    """Resolve gold for every content sentence and write the dataset files."""
+    single = not cfg.multi_label
+    names = splits.names(options.ratios)
+    sinks = [SINKS[f](folder, names, options, single) for f in options.formats if f in SINKS]
+    stats = _Stats(rows=dict.fromkeys(names, 0))
+    resolve = _GoldCache(options.gold_policy, options.min_annotators, single)
+    assign = splits.Assigner(options.ratios, options.seed)
+    groups = q.iter_labeled_groups(conn)
+    pending = next(groups, None)
+    excluded, by_source, rows, labels = stats.excluded, stats.by_source, stats.rows, stats.labels
+    context = options.include_context
+    done = 0
+    try:
+        for row in q.iter_sentences(conn, context=context):
+            sid = row[0]
+            while pending is not None and pending[0] < sid:
+                pending = next(groups, None)  # labels on a non-content unit: not exported
+            if pending is not None and pending[0] == sid:
+                _, n, key, ann = pending
+                pending = next(groups, None)
+            else:
+                n, key, ann = 0, None, "[]"
+            done += 1
+            if not done % 50_000:
+                progress(0.7 * done / max(total, 1), f"sentences: {done:,} of {total:,}")
+            g = resolve(row[5], key)
+            if g.source is None:
+                excluded[g.reason] += 1
+                continue
+            ext = row[1]
+            split = assign(ext)
+            rows[split] += 1
+            by_source[g.source] += 1
+            for lab in g.labels:
+                labels[split, lab] += 1
+            pid = f"{ext}:{row[3]}"
+            before, after = (row[6], row[7]) if context else (None, None)
+            for sink in sinks:
+                sink.write(split, pid, row[4], g, ext, row[2], row[3], n, ann, before, after)
+    finally:
+        for sink in sinks:
+            sink.close()
+    return stats
+
+
+def _write_raw(conn, folder: Path, options: ExportOptions) -> None:
+    """``annotations.jsonl`` and ``annotations.csv``: every annotation, any status."""
+    with open(folder / "annotations.jsonl", "w", encoding="utf-8", newline="\n",
+              buffering=_BUFFER) as fh:
+        for chunk in q.iter_raw_jsonl(conn):
+            fh.writelines(chunk)
+    with open(folder / "annotations.csv", "w", encoding="utf-8", newline="",
+              buffering=_BUFFER) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(q.RAW_COLUMNS)
+        writer.writerows(q.iter_raw_csv(conn, exact=options.csv_exact))
+
+
+class _Codes(dict):
+    """Label JSON -> category code, numbering new values on first sight."""
+
+    def __missing__(self, key: str) -> int:
+        value = self[key] = len(self)
+        return value
+
+
+def agreement_table(conn, cfg: ProjectConfig) -> tuple[agreement.LabelTable, bool, int]:
+    """The units x annotators table of labeled annotations, straight from SQL codes.
+
+    Returns ``(table, multi_label, annotations)``. Annotators are ordered by name,
+    single-label categories by the project's label order (extras after, sorted).
+    """
+    names = q.annotator_names(conn)
+    order = sorted(names, key=lambda i: names[i])
+    ann_lookup = np.full(max(names, default=0) + 1, -1, dtype=np.int64)
+    ann_lookup[order] = np.arange(len(order))
+    codes = _Codes()
+    sid_parts, ann_parts, cat_parts = [], [], []
+    for chunk in q.iter_label_codes(conn):
+        sids, anns, labs = zip(*chunk)
+        sid_parts.append(np.array(sids, dtype=np.int64))
+        ann_parts.append(ann_lookup[np.array(anns, dtype=np.int64)])
+        cat_parts.append(np.array([codes[x] for x in labs], dtype=np.int64))
+    raw = [frozenset(json.loads(x) or ()) for x in codes]  # in code order
+    multi = cfg.multi_label or any(len(s) > 1 for s in raw)
+    present = {s for s in raw if s}
+    if multi:
+        rank = {name: i for i, name in enumerate(cfg.label_names)}
+        cats: list = sorted(present, key=lambda s: (len(s), sorted(rank.get(x, len(rank))
+                                                                    for x in s), sorted(s)))
+        to_cat = {s: s for s in present}
+    else:
+        seen = {next(iter(s)) for s in present}
+        cats = list(cfg.label_names) + sorted(seen - set(cfg.label_names))
+        to_cat = {s: next(iter(s)) for s in present}
+    index = {c: i for i, c in enumerate(cats)}
+    remap = np.array([index[to_cat[s]] if s else -1 for s in raw] + [-1], dtype=np.int64)
+    sid = np.concatenate(sid_parts) if sid_parts else np.zeros(0, np.int64)
+    ann = np.concatenate(ann_parts) if ann_parts else np.zeros(0, np.int64)
+    cat = remap[np.concatenate(cat_parts)] if cat_parts else np.zeros(0, np.int64)
+    del sid_parts, ann_parts, cat_parts
+    keep = cat >= 0  # an empty label list is no label
+    n = int(sid.size)
+    sid, ann, cat = sid[keep], ann[keep], cat[keep]
+    unit_ids, unit = np.unique(sid, return_inverse=True)
+    table = agreement.LabelTable.from_codes(
+        unit, ann, cat, n_units=int(unit_ids.size), annotators=[names[i] for i in order],
+        categories=cats)
+    return table, multi, n
+
+
+def _agreement(db: sqlite_utils.Database, conn, cfg: ProjectConfig,
+               options: ExportOptions) -> dict[str, Any]:
+    """The agreement figures for the card: a project's ``labeling.reliability.report``
+    when that module exists, else ``agreement.report`` on the labeled annotations."""
+    try:
+        from labeling import reliability  # type: ignore[attr-defined]
+    except ImportError:
+        reliability = None
+    if reliability is not None and callable(getattr(reliability, "report", None)):
+        try:
+            rep = reliability.report(db, bootstrap=options.bootstrap, seed=options.seed)
+        except TypeError:
+            rep = None  # a different signature: fall back to our own table
+        if isinstance(rep, dict) and "krippendorff_alpha" in rep:
+            return rep
+    table, multi, _ = agreement_table(conn, cfg)
+    return agreement.report(table, labels=cfg.label_names, multi_label=multi,
+                            bootstrap=options.bootstrap, seed=options.seed)
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is not None:
+        return now
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
+    if epoch and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOptions, *,
+                progress: Progress | None = None, now: datetime | None = None,
+                command: str | None = None) -> dict[str, Any]:
+    """Write every export file into the existing, empty ``folder`` (not atomic: use
+    :func:`export`). Returns the summary (see :func:`export`)."""
+    options = options.validated()
+    folder = Path(folder)
+    progress = progress or _no_progress
+    cfg = project.load_config(db)
+    t0 = time.perf_counter()
+    with q.snapshot(db) as conn:
+        progress(0.0, "reading sentences")
+        counts = q.counts(conn)
+        stats = _sentence_pass(conn, folder, options, cfg, counts["content"], progress)
+        if "raw" in options.formats:
+            progress(0.7, "writing raw annotations")
+            _write_raw(conn, folder, options)
+        progress(0.85, "computing agreement")
+        agree = _agreement(db, conn, cfg, options)
+    names = splits.names(options.ratios)
+    files = [f"{n}.{ext}" for ext in ("jsonl", "csv") if ext in options.formats for n in names]
+    if "raw" in options.formats:
+        files += list(RAW_FILES)
+    files.append(CARD_FILE)
+    summary = {
+        "out": None, "files": files, "rows": dict(stats.rows), "excluded": dict(stats.excluded),
+        "gold_policy": options.gold_policy, "seed": options.seed,
+        "gold_sources": dict(stats.by_source), "min_annotators": options.min_annotators,
+        "splits": splits.format_ratios(options.ratios), "annotations": counts["annotations"],
+    }
+    card = export_card.render(
+        cfg=cfg, options=options, summary=summary, counts=counts,
+        label_counts=stats.labels, agreement=agree, created=_now(now),
+        command=command or options.command(), columns=dataset_columns(
+            not cfg.multi_label, options.include_context))
+    (folder / CARD_FILE).write_text(card, encoding="utf-8", newline="\n")
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    progress(1.0, "done")
+    return summary
+
+
+def export(db: sqlite_utils.Database, out: str | Path, options: ExportOptions | None = None, *,
+           progress: Progress | None = None, now: datetime | None = None,
+           command: str | None = None) -> dict[str, Any]:
+    """Export the dataset into the folder ``out`` (created if missing), atomically.
+
+    Files are written into a temporary folder beside ``out`` and then moved in: into a
+    new ``out`` with one rename, into an existing one file by file (each ``os.replace``
+    is atomic), removing files of an earlier export that this one does not write.
+
+    Returns the summary ``{"out", "files", "rows": {split: n}, "excluded": {reason: n},
+    "gold_policy", "seed", "gold_sources", "min_annotators", "splits", "annotations",
+    "seconds"}``. ``progress(fraction, message)`` is called as the export advances; ``now``
+    fixes the card's date (default: now, or ``SOURCE_DATE_EPOCH``).
+    Raises :class:`OptionError` for bad options and :class:`ExportError` when ``out``
+    cannot be written.
+    """
+    options = (options or ExportOptions()).validated()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} is a file; give a folder to write the export into")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot create the export folder {out}: {exc.strerror or exc}") from None
+    try:
+        summary = write_files(db, tmp, options, progress=progress, now=now,
+                              command=command or options.command(str(out)))
+        _publish(tmp, out, summary["files"])
+    except OSError as exc:
+        raise ExportError(f"cannot write the export to {out}: {exc.strerror or exc}; "
+                          "nothing was replaced") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    summary["out"] = str(out)
+    return summary
+
+
+def _publish(tmp: Path, out: Path, files: Sequence[str]) -> None:
+    """Move the finished files from ``tmp`` into ``out``; the card goes last."""
+    for name in files:
+        with open(tmp / name, "rb") as fh:
+            os.fsync(fh.fileno())  # data on disk before the name points at it
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    for name in sorted(files, key=lambda n: n == CARD_FILE):
+        os.replace(tmp / name, out / name)
+    for name in OWNED_FILES:
+        if name not in files and (out / name).is_file():
+            (out / name).unlink()
+
+
+# ----------------------------------------------------------------------------- app helpers
+
+
+def export_zip(db_path: str | os.PathLike, options: ExportOptions | None = None, *,
+               progress: Progress | None = None, now: datetime | None = None) -> bytes:
+    """The whole export as the bytes of a zip file (the app's download).
+
+    Opens its own connection to ``db_path``: Streamlit runs a download callable on
+    another thread, and a connection must not be shared across threads mid-transaction.
+    """
+    options = (options or ExportOptions()).validated()
+    db = store.connect(db_path)
+    try:
+        with tempfile.TemporaryDirectory(prefix="parley-zip-") as tmp:
+            summary = write_files(db, tmp, options, progress=progress, now=now,
+                                  command=options.command("export"))
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED,
+                                 compresslevel=6) as zf:
+                for name in summary["files"]:
+                    # A fixed timestamp: the same data gives the same zip bytes.
+                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.external_attr = 0o644 << 16
+                    with open(Path(tmp) / name, "rb") as src, zf.open(info, "w") as dst:
+                        shutil.copyfileobj(src, dst, _BUFFER)
+            return buf.getvalue()
+    finally:
+        db.close()
+
+
+@dataclass
+class Preview:
+    """What the Export page shows before download: first records, the card, the summary."""
+
+    rows: list[dict]
+    card: str
+    summary: dict[str, Any]
+
+
+def preview_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """Preview records as a table: the annotations list as JSON text (one cell)."""
+    frame = pd.DataFrame(list(rows))
+    if "annotations" in frame:
+        frame["annotations"] = [json.dumps(a, ensure_ascii=False) for a in frame["annotations"]]
+    for col in ("labels",):
+        if col in frame:
+            frame[col] = ["|".join(v) for v in frame[col]]
+    return frame
+
+
+def preview(db_path: str | os.PathLike, options: ExportOptions | None = None, *,
+            limit: int = 20, progress: Progress | None = None,
+            now: datetime | None = None) -> Preview:
+    """Run the export into a temporary folder (own connection) and return the first
+    ``limit`` records of the first non-empty split, the card and the summary."""
+    options = (options or ExportOptions()).validated()
+    if "jsonl" not in options.formats:  # the preview reads the JSONL records
+        options = replace(options, formats=("jsonl", *options.formats)).validated()
+    db = store.connect(db_path)
+    try:
+        with tempfile.TemporaryDirectory(prefix="parley-preview-") as tmp:
+            summary = write_files(db, tmp, options, progress=progress, now=now,
+                                  command=options.command("export"))
+            rows: list[dict] = []
+            for name in splits.names(options.ratios):
+                with open(Path(tmp) / f"{name}.jsonl", encoding="utf-8") as fh:
+                    for line in fh:
+                        rows.append(json.loads(line))
+                        if len(rows) >= limit:
+                            break
+                if len(rows) >= limit:
+                    break
+            card = (Path(tmp) / CARD_FILE).read_text(encoding="utf-8")
+    finally:
+        db.close()
+    return Preview(rows=rows, card=card, summary=summary)

@@ -1,0 +1,274 @@
+"""Agreement of the project's annotators, computed from the database (the Review page and
+``python -m labeling agreement`` call this; the metrics themselves are in
+:mod:`labeling.agreement`).
+
+Units are sentences, keyed by their database id (``LabelTable.unit_ids``), never by
+text; only ``labeled`` annotations count (skips do not). Annotator columns are names.
+
+Every result is cached per database and :func:`db.labels.data_version` (last event id,
+sentence high-water mark) plus the project's label list, so a page rerun after no change
+costs two rowid lookups, and any label, skip, undo, adjudication or import (each appends
+an event) invalidates it. The cache holds a few projects at most (bounded LRU).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+
+import db.agreement_data as qa
+import db.labels as ql
+from labeling import agreement, project
+from labeling.agreement import LabelTable
+from labeling.config import ProjectConfig
+
+_CACHE_SIZE = 4
+_cache: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+_lock = threading.RLock()
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def _db_identity(db: sqlite_utils.Database) -> Hashable:
+    path = getattr(db, "_parley_path", None)
+    if path and path != ":memory:":
+        return str(Path(path).resolve())
+    return ("memory", id(db.conn))
+
+
+def _config_key(cfg: ProjectConfig) -> Hashable:
+    return (tuple(cfg.label_names), bool(cfg.multi_label))
+
+
+def _entry(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict[str, Any]:
+    """The cache entry of this database at its current data version (created if new)."""
+    key = (_db_identity(db), ql.data_version(db), _config_key(cfg))
+    with _lock:
+        entry = _cache.get(key)
+        if entry is None:
+            # A new version of the same database replaces the old entry.
+            ident = key[0]
+            for old in [k for k in _cache if k[0] == ident]:
+                del _cache[old]
+            entry = _cache[key] = {"lock": threading.RLock()}
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        else:
+            _cache.move_to_end(key)
+    return entry
+
+
+def _cached(db: sqlite_utils.Database, name: Hashable, build: Callable[[ProjectConfig], Any],
+            cfg: ProjectConfig | None = None) -> Any:
+    cfg = cfg or project.load_config(db)
+    entry = _entry(db, cfg)
+    with entry["lock"]:  # two sessions asking at once compute once
+        if name not in entry:
+            entry[name] = build(cfg)
+        return entry[name]
+
+
+def clear_cache() -> None:
+    """Forget every cached table and report (tests, benchmarks)."""
+    with _lock:
+        _cache.clear()
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def _label_json(name: str) -> str:
+    # The exact string db.labels writes for a one-label annotation.
+    return json.dumps([name], ensure_ascii=False)
+
+
+def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
+    names = cfg.label_names
+    cells = qa.labeled_cells(db, [_label_json(n) for n in names])
+    decoded = [json.loads(s) if s else [] for s in cells.label_json]
+    multi = cfg.multi_label or any(len(set(v)) > 1 for v in decoded)
+    if multi:
+        # Each distinct label *set* is a category; '["b","a"]' and '["a","b"]' are one.
+        sets = [frozenset(v) for v in decoded]
+        rank = {n: i for i, n in enumerate(names)}
+        used = set(np.unique(cells.codes[cells.codes >= 0]).tolist())
+        distinct = {sets[i] for i in used if sets[i]}
+        categories: list = sorted(distinct, key=lambda s: (
+            len(s), sorted((rank.get(x, len(rank)), x) for x in s)))
+        index = {c: i for i, c in enumerate(categories)}
+        remap = [index.get(s, -1) if s else -1 for s in sets]
+    else:
+        # Project labels first (used or not: AC1 counts them), then stray labels sorted.
+        single = [v[0] if v else None for v in decoded]
+        extra = sorted({x for x in single if x is not None and x not in set(names)})
+        categories = list(names) + extra
+        index = {c: i for i, c in enumerate(categories)}
+        remap = [index[x] if x is not None else -1 for x in single]
+    remap_arr = np.array(remap + [-1], dtype=np.int64)  # trailing slot: code -1 stays -1
+    cat = remap_arr[cells.codes]
+    keep = cat >= 0
+    sids, aids, cat = cells.sentence_ids[keep], cells.annotator_ids[keep], cat[keep]
+
+    # Units: sentence ids arrive sorted, so a running count of changes numbers them.
+    if sids.size:
+        starts = np.r_[True, sids[1:] != sids[:-1]]
+        unit_index = np.cumsum(starts) - 1
+        unit_ids = sids[starts]
+    else:
+        unit_index = np.zeros(0, dtype=np.int64)
+        unit_ids = np.zeros(0, dtype=np.int64)
+    # Annotator columns: only people with a label, sorted by name.
+    id_to_name = qa.annotator_names(db)
+    present = np.unique(aids)
+    order = sorted(present.tolist(), key=lambda a: id_to_name.get(a, str(a)))
+    lookup = np.full(int(present.max()) + 1 if present.size else 1, -1, dtype=np.int64)
+    lookup[np.array(order, dtype=np.int64)] = np.arange(len(order))
+    return LabelTable.from_codes(
+        unit_index, lookup[aids] if aids.size else aids, cat, n_units=int(unit_ids.size),
+        annotators=[id_to_name.get(a, str(a)) for a in order], categories=categories,
+        unit_ids=unit_ids)
+
+
+def label_table(db: sqlite_utils.Database) -> LabelTable:
+    """The units x annotators table of every labeled annotation (cached).
+
+    Rows: sentences with at least one label, ascending by database id
+    (``table.unit_ids``: int64 array of sentence ids). Columns: annotators with at least
+    one label, sorted by name (``table.annotators``). Categories: single-label projects
+    list every configured label (used or not) then any stray stored label; multi-label
+    projects (or stored label sets) use the observed label sets (``frozenset``).
+    """
+    return _cached(db, "table", lambda cfg: _build_table(db, cfg))
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def report(db: sqlite_utils.Database, bootstrap: int = 0, seed: int = 0) -> dict[str, Any]:
+    """``agreement.report`` of the project (cached per data version, bootstrap and seed).
+
+    Keys: units, pairable_units, annotators, labels, percent_agreement, unanimous_share,
+    krippendorff_alpha (MASI alpha in multi-label projects; ``notes`` says so),
+    krippendorff_alpha_ci95 ([low, high] with ``bootstrap`` > 0, else None), fleiss_kappa,
+    gwet_ac1, cohen_kappa ({"a|b": kappa}), mean_cohen_kappa, per_label
+    ({label: {"alpha", "n"}}), notes (why a value is None). JSON-serialisable, no NaN.
+    The returned dict is shared by callers: do not mutate it.
+    """
+    if bootstrap < 0:
+        raise ValueError("bootstrap must be >= 0")
+
+    def build(cfg: ProjectConfig) -> dict[str, Any]:
+        return agreement.report(label_table(db), labels=cfg.label_names,
+                                multi_label=cfg.multi_label, bootstrap=bootstrap, seed=seed)
+
+    return _cached(db, ("report", int(bootstrap), int(seed) if bootstrap else 0), build)
+
+
+def annotator_table(db: sqlite_utils.Database) -> pd.DataFrame:
+    """One row per annotator with at least one label, sorted by name (cached).
+
+    Columns: ``annotator`` (name), ``items`` (labeled sentences), ``median_seconds``
+    (median of ``duration_ms`` / 1000 over labeled items with a duration; NaN when none
+    recorded), one ``share_<label>`` column per label (share of the annotator's items
+    carrying that label; multi-label items count for each of their labels, so shares may
+    sum past 1), ``kappa_vs_rest`` (Cohen's kappa against the strict majority of the other
+    annotators, ``agreement.annotator_vs_rest``; NaN when undefined), ``n_vs_rest``
+    (units used for it) and ``no_majority`` (shared units left out: the others tied).
+    """
+    return _cached(db, "annotators", lambda cfg: _build_annotator_table(db, cfg))
+
+
+def _build_annotator_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> pd.DataFrame:
+    table = label_table(db)
+    names = table.annotators
+    m = table.matrix
+    labels = _labels_of(table, cfg)
+    q = len(table.categories)
+    # Per annotator, counts per category, then per label (a set counts for each member).
+    counts = np.zeros((len(names), q), dtype=np.int64)
+    for col in range(len(names)):
+        c = m[:, col]
+        counts[col] = np.bincount(c[c >= 0].astype(np.int64), minlength=q)
+    member = np.zeros((q, len(labels)), dtype=np.int64)
+    pos = {n: i for i, n in enumerate(labels)}
+    for k, cat in enumerate(table.categories):
+        for x in cat if isinstance(cat, frozenset) else (cat,):
+            member[k, pos[x]] = 1
+    items = counts.sum(axis=1)
+    per_label = counts @ member
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = per_label / items[:, None]
+
+    id_to_name = qa.annotator_names(db)
+    aids, dur = qa.labeled_durations(db)
+    median = pd.Series(dur / 1000.0).groupby(
+        pd.Series(aids).map(id_to_name)).median() if dur.size else pd.Series(dtype=float)
+    vs_rest = agreement.annotator_vs_rest(table)
+
+    frame = pd.DataFrame({
+        "annotator": names,
+        "items": items,
+        "median_seconds": [float(median.get(n, np.nan)) for n in names],
+    })
+    for i, lab in enumerate(labels):
+        frame[f"share_{lab}"] = shares[:, i] if len(names) else []
+    frame["kappa_vs_rest"] = [_nan(vs_rest.get(n, {}).get("kappa")) for n in names]
+    frame["n_vs_rest"] = [int(vs_rest.get(n, {}).get("n") or 0) for n in names]
+    frame["no_majority"] = [int(vs_rest.get(n, {}).get("no_majority") or 0) for n in names]
+    return frame
+
+
+def _nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _labels_of(table: LabelTable, cfg: ProjectConfig) -> list[str]:
+    """Project labels, then any stray label found in the table (sorted)."""
+    seen: set[str] = set()
+    for cat in table.categories:
+        seen.update(cat if isinstance(cat, frozenset) else (cat,))
+    names = list(cfg.label_names)
+    return names + sorted(seen - set(names))
+
+
+def pair_confusion(db: sqlite_utils.Database, a: str, b: str) -> pd.DataFrame:
+    """Counts of (label by ``a``, label by ``b``) on the sentences both labelled.
+
+    Rows: ``a``'s labels (index name ``a``); columns: ``b``'s (columns name ``b``); project
+    label order (multi-label sets shown as "x+y"). Raises ``KeyError`` for a name with no
+    labels.
+    """
+    cfg = project.load_config(db)
+    return _cached(db, ("pair", a, b), lambda c: agreement.confusion_matrix(
+        label_table(db), a, b, labels=c.label_names), cfg)
+
+
+def gold_map(db: sqlite_utils.Database) -> dict[int, tuple[str, ...]]:
+    """``{sentence id: gold labels}`` of every sentence with a gold label (any source)."""
+    return {sid: tuple(json.loads(labels)) for sid, (labels, _src) in qa.gold_labels(db).items()}
+
+
+def confusion_vs_gold(db: sqlite_utils.Database, annotator: str) -> pd.DataFrame:
+    """Counts of (gold label, ``annotator``'s label) on sentences with both.
+
+    Rows: gold labels (index name "gold"); columns: the annotator's (columns name =
+    annotator). Gold of any source (adjudicated, unanimous, majority). Raises
+    ``KeyError`` for a name with no labels.
+    """
+    def build(cfg: ProjectConfig) -> pd.DataFrame:
+        table = label_table(db)
+        gold = _cached(db, "gold", lambda _c: gold_map(db), cfg)
+        if not table.multi_label:
+            # single-label gold is a one-element tuple; the table holds bare strings
+            gold = {k: (v[0] if len(v) == 1 else v) for k, v in gold.items()}
+        return agreement.confusion_vs_gold(table, annotator, gold, labels=cfg.label_names)
+
+    return _cached(db, ("gold_confusion", annotator), build)

@@ -1,0 +1,75 @@
+"""Export page (reviewers and admins): choose the gold policy and splits, preview the
+first records and the dataset card, download everything as a zip."""
+
+import streamlit as st
+
+from labeling import export, gold, project
+from labeling.ui import common
+
+common.require_role(st.session_state.get("person"))
+st.header("Export")
+
+# Exports read through their own connection (the download runs on another thread).
+path = project.db_path()
+policies = list(gold.POLICIES)
+
+left, right = st.columns(2)
+policy = left.selectbox(
+    "Gold policy", policies, index=policies.index(gold.DEFAULT_POLICY), key="export_policy",
+    help="adjudicated: reviewer decisions only. unanimous: + sentences every annotator "
+         "labeled alike. majority: + a strict majority (ties are left out).")
+min_annotators = left.number_input(
+    "Min annotators", min_value=1, max_value=100, value=2, step=1, key="export_min_annotators",
+    help="Labels a sentence needs unless a reviewer decided; 1 exports single labels.")
+split_spec = right.text_input(
+    "Splits (train,dev,test)", value="0.8,0.1,0.1", key="export_splits",
+    help="Three ratios summing to 1, whole articles per split; or 'none'.")
+seed = right.number_input("Seed", value=0, step=1, key="export_seed",
+                          help="Seed of the article-to-split hash and of the bootstrap.")
+formats = st.multiselect("Formats", export.FORMATS, default=list(export.FORMATS),
+                         key="export_formats",
+                         help="jsonl / csv: the dataset; raw: every annotation.")
+include_context = st.checkbox("Include context (previous and next sentence)",
+                              key="export_context")
+csv_exact = st.checkbox("CSV exact (do not neutralise cells that start like a formula)",
+                        key="export_csv_exact")
+
+try:
+    options = export.ExportOptions(
+        formats=tuple(formats), gold_policy=policy, ratios=split_spec, seed=int(seed),
+        min_annotators=int(min_annotators), include_context=include_context,
+        csv_exact=csv_exact).validated()
+except export.OptionError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.code(options.command("export"), language=None)
+
+if st.button("Preview", key="export_preview_button", type="primary"):
+    with st.status("Building the preview…", expanded=True) as status:
+        bar = st.progress(0.0)
+        result = export.preview(
+            path, options, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+        status.update(label="Preview ready", state="complete", expanded=False)
+    st.session_state["export_preview"] = (options, result)
+
+stored = st.session_state.get("export_preview")
+if stored is not None and stored[0] == options:
+    result = stored[1]
+    summary = result.summary
+    cols = st.columns(len(summary["rows"]) + 1)
+    for col, (name, n) in zip(cols, summary["rows"].items()):
+        col.metric(name, n)
+    cols[-1].metric("left out", sum(summary["excluded"].values()))
+    # st.dataframe shows cell text literally (article text is never markdown).
+    st.dataframe(export.preview_frame(result.rows), hide_index=True, width="stretch",
+                 key="export_rows")
+    with st.expander("Dataset card (README.md)", expanded=True):
+        st.markdown(result.card)  # our own markdown; names in it are escaped
+elif stored is not None:
+    st.caption("The options changed: press Preview again to see the new export.")
+
+st.download_button(
+    "Download zip", data=lambda: export.export_zip(path, options),
+    file_name="parley-export.zip", mime="application/zip", key="download_zip",
+    on_click="ignore", icon="📦")

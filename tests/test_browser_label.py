@@ -1,0 +1,147 @@
+"""The label page in a real Chromium: keyboard labeling lands on the sentences that were
+on screen, and article text is shown literally (no markdown, LaTeX, icons or HTML)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import db as store
+from labeling import ingest, project
+from tests.conftest import ROOT, StreamlitServer, wait_idle
+
+pytestmark = pytest.mark.browser
+
+CURRENT = ".st-key-current_sentence"
+KEY_LABELS = {"1": "demand", "2": "warning", "3": "concession", "4": "outcome", "5": "none"}
+TRICKY = ("Officials offered $5 and $10 for **x** and [a](b) with :smile: while "
+          "<script>alert(1)</script> made it clear[to Russia]that talks continue.")
+TRICKY_AFTER = "Then :material/home: and $x$ and `code` and # not a heading and _y_ followed."
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(url)
+    page.wait_for_selector(CURRENT, timeout=30_000)
+    wait_idle(page)
+    page.wait_for_timeout(500)  # shortcuts bind ~100 ms after render
+    return page, dialogs
+
+
+def _current(page) -> str:
+    return page.inner_text(CURRENT).strip()
+
+
+def _press_and_wait(page, key: str) -> str:
+    """Press ``key`` and wait until another sentence is shown; returns it."""
+    before = _current(page)
+    page.keyboard.press(key)
+    page.wait_for_function(
+        "([sel, old]) => { const e = document.querySelector(sel);"
+        " return e !== null && e.innerText.trim() !== old; }",
+        arg=[CURRENT, before], timeout=15_000)
+    wait_idle(page)
+    return _current(page)
+
+
+def test_keyboard_labeling_lands_on_the_shown_sentences(db_path, server, browser):
+    page, dialogs = _open(browser, f"{server.url}/?annotator=kb")
+    # Expected state, built only from what was on screen at each press.
+    expected: dict[str, tuple[str, str | None]] = {}  # text -> (status, label)
+    acted: list[str] = []  # sentences answered, in order (what Back walks through)
+    saves = 0  # presses that must each write one label/skip event
+    script = ["1", "2", "ArrowRight", "3", "4", "ArrowLeft", "5", "5", "ArrowLeft", "ArrowLeft",
+              "ArrowRight", "1", "2", "3", "ArrowLeft", "ArrowRight", "4", "ArrowRight", "1"]
+    for i, key in enumerate(script):
+        text = _current(page)
+        if i == 4:
+            (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ROOT / "docs" / "screenshots" / "label.png"),
+                            full_page=True)
+        revisit = text in expected
+        shown = _press_and_wait(page, key)
+        if key in KEY_LABELS:
+            expected[text] = ("labeled", KEY_LABELS[key])
+            saves += 1
+        elif key == "ArrowRight" and not revisit:
+            expected[text] = ("skipped", None)
+            saves += 1
+        elif key == "ArrowLeft":
+            # Back shows the answer before the one on screen (or the last one from fresh)
+            prev = acted[acted.index(text) - 1] if revisit else acted[-1]
+            assert shown == prev
+        if not revisit and key != "ArrowLeft":
+            acted.append(text)
+    assert not dialogs
+
+    db = store.connect(db_path)
+    rows = db.query(
+        "SELECT s.text, a.status, a.labels FROM annotations a JOIN sentences s "
+        "ON s.id = a.sentence_id JOIN annotators n ON n.id = a.annotator_id "
+        "WHERE n.name = 'kb'")
+    got = {r["text"]: (r["status"], json.loads(r["labels"])[0] if r["labels"] else None)
+           for r in rows}
+    assert got == expected
+    assert db.execute("SELECT count(*) FROM events WHERE action IN ('label', 'skip')"
+                      ).fetchone()[0] == saves
+    db.close()
+    page.close()
+
+
+_PROBE_JS = """() => { window.__presses = [];
+  document.addEventListener('keydown', ev => window.__presses.push({key: ev.key,
+    text: document.querySelector('.st-key-current_sentence').innerText.trim()}), true); }"""
+
+
+def test_rapid_presses_never_land_on_an_unseen_sentence(db_path, server, browser):
+    """Presses 50 ms apart arrive while the next sentence is on its way: each one is
+    applied to the sentence that was on screen when it was pressed, or dropped."""
+    page, _ = _open(browser, f"{server.url}/?annotator=fast")
+    page.evaluate(_PROBE_JS)
+    keys = [str(1 + i % 5) for i in range(20)]
+    for key in keys:
+        page.keyboard.press(key)
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(1500)
+    wait_idle(page)
+    seen = {(p["text"], KEY_LABELS[p["key"]]) for p in page.evaluate("window.__presses")}
+    assert len(page.evaluate("window.__presses")) == len(keys)
+    db = store.connect(db_path)
+    applied = [(r["text"], json.loads(r["labels"])[0]) for r in db.query(
+        "SELECT s.text, e.labels FROM events e JOIN sentences s ON s.id = e.sentence_id "
+        "WHERE e.action = 'label' ORDER BY e.id")]
+    db.close()
+    assert applied, "no press was applied at all"
+    assert [a for a in applied if a not in seen] == []
+    assert len({text for text, _ in applied}) == len(applied)  # never twice on one sentence
+    page.close()
+
+
+def test_article_text_is_shown_literally(db_path, browser, tmp_path):
+    db = project.init(db_path, seed=False)
+    src = tmp_path / "tricky.txt"
+    src.write_text(f"{TRICKY} {TRICKY_AFTER}\n", encoding="utf-8")
+    ingest.import_paths(db, [src])
+    db.close()
+    srv = StreamlitServer(db_path)
+    try:
+        page, dialogs = _open(browser, f"{srv.url}/?annotator=lit")
+        page.evaluate("window.__parley_probe = 1")
+        assert _current(page) == TRICKY
+        assert page.inner_text(".st-key-context_after").strip() == TRICKY_AFTER
+        assert page.locator(f"{CURRENT} script, {CURRENT} a, {CURRENT} strong, "
+                            f"{CURRENT} .katex").count() == 0
+        page.wait_for_timeout(300)
+        assert dialogs == []  # alert(1) never ran
+        assert page.evaluate("window.__parley_probe") == 1  # same document, not reloaded
+        _press_and_wait(page, "5")
+        assert _current(page) == TRICKY_AFTER
+        assert page.inner_text(".st-key-context_before").strip() == TRICKY
+        assert "home" in _current(page)  # :material/home: not turned into an icon
+        assert dialogs == []
+        page.close()
+    finally:
+        srv.stop()
