@@ -134,10 +134,11 @@ def measure(path: str, *, iterations: int, n_annotators: int, seed: int) -> dict
     cfg = project.load_config(db)
     people = [r["id"] for r in annotate.list_annotators(db)][:n_annotators]
     rng = random.Random(seed)
-    nxt, sav, both = [], [], []
+    nxt, sav, both, cpu = [], [], [], []
     warmup = 50
     for i in range(iterations + warmup):
         who = people[i % len(people)]
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         item = annotate.next_item(db, who, cfg)
         t1 = time.perf_counter()
@@ -146,10 +147,13 @@ def measure(path: str, *, iterations: int, n_annotators: int, seed: int) -> dict
         annotate.save(db, who, item.sentence_id, cfg, labels=[rng.choice(LABELS)],
                       duration_ms=1500)
         t2 = time.perf_counter()
+        c1 = time.thread_time()
         if i >= warmup:
             nxt.append((t1 - t0) * 1000)
             sav.append((t2 - t1) * 1000)
             both.append((t2 - t0) * 1000)
+            cpu.append((c1 - c0) * 1000)
+    annotate.progress(db, people[0])  # counts sentences imported since the last call, once
     prog = []
     for i in range(200):
         t0 = time.perf_counter()
@@ -163,6 +167,9 @@ def measure(path: str, *, iterations: int, n_annotators: int, seed: int) -> dict
     return {**counts, "annotators_measured": len(people), "iterations": iterations,
             "next_plus_save_ms": _percentiles(both), "next_item_ms": _percentiles(nxt),
             "save_ms": _percentiles(sav), "progress_ms": _percentiles(prog),
+            # CPU time of this thread per next_item + save: wall-clock percentiles above
+            # this show waiting (other processes on the machine, I/O), not work
+            "next_plus_save_cpu_ms": _percentiles(cpu),
             "plans_ok": plans_ok(plans), "next_open_plan": plans["next_open"]}
 
 
@@ -188,8 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     if not facts["reused_db"]:
         facts.update(build(path, n_sentences=args.sentences, per_article=args.per_article,
                            prefill=args.prefill, pool=args.pool, overlap=3, seed=args.seed))
+    load_before = os.getloadavg()[0]
     result = measure(path, iterations=args.iterations, n_annotators=args.annotators,
                      seed=args.seed)
+    facts["loadavg_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    facts["cpus"] = os.cpu_count()
     out = {"benchmark": "labeling_db", **facts, **result,
            "db_mb": round(os.path.getsize(path) / 2**20),
            "target_p95_ms": 2.0,

@@ -11,8 +11,8 @@ second, usually empty, query. Units are sentences by database id, never by text.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ _CODE_BITS = 8
 _ANN_BITS = 11
 _MAX_PACKED_SID = 2 ** (63 - _CODE_BITS - _ANN_BITS) - 1
 _CHUNK = 250_000  # sentence-id range per group_concat chunk (bounds the string size)
+_RESCAN_AFTER = 20_000  # more rows with unexpected label strings: code them in SQL too
 
 
 @dataclass(frozen=True)
@@ -62,30 +63,65 @@ def labeled_cells(db: sqlite3.Connection | sqlite_utils.Database,
     (fast path). Any other stored string is read as text and given the next codes.
     One read transaction, so both queries see the same snapshot.
     """
-    conn = _raw(db)
-    known = list(dict.fromkeys(known))[: 2**_CODE_BITS - 2]
+    # The connection's lock (db.connect sets one): a read transaction must not interleave
+    # with a write_transaction of another thread on the same connection.
+    lock = getattr(db, "_parley_lock", None)
+    if lock is None:
+        return _labeled_cells(_raw(db), known)
+    with lock:
+        return _labeled_cells(_raw(db), known)
+
+
+def _case(known: Sequence[str]) -> str:
     other = 2**_CODE_BITS - 1
-    case = ("CASE labels " + " ".join(f"WHEN {_sql_str(k)} THEN {i}" for i, k in enumerate(known))
-            + f" ELSE {other} END") if known else str(other)
+    if not known:
+        return str(other)
+    return ("CASE labels " + " ".join(f"WHEN {_sql_str(k)} THEN {i}" for i, k in enumerate(known))
+            + f" ELSE {other} END")
+
+
+def _labeled_cells(conn: sqlite3.Connection, known: Sequence[str]) -> LabeledCells:
+    other = 2**_CODE_BITS - 1
+    known = list(dict.fromkeys(known))[:other]
     own = not conn.in_transaction
     if own:
-        conn.execute("BEGIN")  # a read snapshot across the queries below
+        conn.execute("BEGIN")  # one read snapshot (WAL) across the queries below
     try:
         ann_ids = np.array([r[0] for r in conn.execute(
             "SELECT id FROM annotators ORDER BY id")], dtype=np.int64)
         max_sid = conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
-        if len(ann_ids) < 2**_ANN_BITS and max_sid <= _MAX_PACKED_SID:
-            sids, slots, codes = _packed(conn, case, max_sid, ann_ids)
-            aids = ann_ids[slots] if ann_ids.size else slots
-        else:  # very large ids or teams: plain rows (slower, same result)
-            sids, aids, codes = _plain(conn, case)
-        label_json = list(known)
+        packable = len(ann_ids) < 2**_ANN_BITS and max_sid <= _MAX_PACKED_SID
+
+        def scan(codes_for: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            if packable:
+                sids, slots, codes = _packed(conn, _case(codes_for), max_sid, ann_ids)
+                aids = ann_ids[slots] if ann_ids.size else slots
+            else:  # huge ids or teams: plain rows, slower, same result
+                sids, aids, codes = _plain(conn, _case(codes_for))
+            ds, da = np.diff(sids), np.diff(aids)
+            if not bool(np.all((ds > 0) | ((ds == 0) & (da > 0)))):
+                # group_concat follows the primary-key scan; should a plan ever differ, sort
+                # (callers and _other_labels rely on (sentence, annotator) order).
+                order = np.lexsort((aids, sids))
+                sids, aids, codes = sids[order], aids[order], codes[order]
+            return sids, aids, codes
+
+        sids, aids, codes = scan(known)
         unknown = np.flatnonzero(codes == other)
+        if unknown.size > _RESCAN_AFTER:
+            # Many rows with other strings (label sets of a multi-label project): learn the
+            # few distinct strings with one scan, then code them in SQL too.
+            extra = _distinct_other_labels(conn, known)
+            if len(known) + len(extra) < other:
+                known = known + extra
+                sids, aids, codes = scan(known)
+                unknown = np.flatnonzero(codes == other)
+        label_json = list(known)
         if unknown.size:
             text = _other_labels(conn, known)
-            # Both queries list cells in (sentence_id, annotator_id) order.
+            # Both queries list cells in (sentence_id, annotator_id) order, in one snapshot.
             if len(text) != unknown.size:
-                raise RuntimeError("annotations changed while reading")  # cannot happen in one snapshot
+                raise RuntimeError("annotations changed while reading")
             extra_codes, extra_uniques = pd.factorize(np.asarray(text, dtype=object))
             # NULL labels (should not occur on a labeled row) stay -1: not a cell.
             codes[unknown] = np.where(extra_codes >= 0, extra_codes + len(label_json), -1)
@@ -137,6 +173,14 @@ def _plain(conn: sqlite3.Connection, case: str) -> tuple[np.ndarray, np.ndarray,
         "WHERE status = 'labeled' ORDER BY sentence_id, annotator_id").fetchall()
     arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
+
+
+def _distinct_other_labels(conn: sqlite3.Connection, known: Sequence[str]) -> list[str]:
+    params = list(known)
+    cond = f"AND labels NOT IN ({', '.join('?' * len(params))})" if params else ""
+    return [r[0] for r in conn.execute(
+        f"SELECT DISTINCT labels FROM annotations WHERE status = 'labeled' "
+        f"AND labels IS NOT NULL {cond} ORDER BY labels", params)]
 
 
 def _other_labels(conn: sqlite3.Connection, known: Sequence[str]) -> list[str]:

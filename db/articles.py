@@ -20,27 +20,33 @@ def external_id_exists(db: sqlite_utils.Database, external_id: str) -> bool:
                       [external_id]).fetchone() is not None
 
 
-def existing_keys(db: sqlite_utils.Database | sqlite3.Connection, sha256s: Iterable[str],
-                  external_ids: Iterable[str]) -> tuple[set[str], set[str]]:
-    """Which of these text hashes and which of these external ids are already stored.
+def existing_keys(db: sqlite_utils.Database | sqlite3.Connection,
+                  keys: Iterable[tuple[str, str]]) -> tuple[set[str], set[str]]:
+    """Of these ``(sha256, external_id)`` pairs, the hashes and the ids already stored.
 
-    One query per few hundred keys, not two per article: the importer checks a whole
-    file at once."""
-    return (_present(db, "sha256", sha256s), _present(db, "external_id", external_ids))
-
-
-def _present(db, column: str, values: Iterable[str]) -> set[str]:
-    values = list(dict.fromkeys(values))
-    found: set[str] = set()
-    for i in range(0, len(values), _IN_CHUNK):
-        chunk = values[i:i + _IN_CHUNK]
+    One query per few hundred articles, not two per article: the importer checks a whole
+    file at once. Each article's hash and id are looked up in the same statement, so
+    they come from one snapshot even while another import commits."""
+    keys = list(keys)
+    shas: set[str] = set()
+    ids: set[str] = set()
+    for i in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[i:i + _KEYS_PER_QUERY]
         marks = ", ".join("?" * len(chunk))
-        found.update(r[0] for r in db.execute(
-            f"SELECT {column} FROM articles WHERE {column} IN ({marks})", chunk).fetchall())
-    return found
+        sql = (f"SELECT sha256, external_id FROM articles WHERE sha256 IN ({marks}) "
+               f"OR external_id IN ({marks})")
+        params = [k[0] for k in chunk] + [k[1] for k in chunk]
+        wanted_sha = set(params[:len(chunk)])
+        wanted_ids = set(params[len(chunk):])
+        for sha, ext in db.execute(sql, params).fetchall():
+            if sha in wanted_sha:
+                shas.add(sha)
+            if ext in wanted_ids:
+                ids.add(ext)
+    return shas, ids
 
 
-_IN_CHUNK = 500  # bound parameters per IN (...) query; far below SQLite's limit
+_KEYS_PER_QUERY = 400  # two parameters each; far below SQLite's limit
 
 
 def max_article_id(conn: sqlite3.Connection) -> int:

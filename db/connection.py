@@ -33,16 +33,24 @@ class DiskFull(DatabaseError):
     """SQLite ran out of space; the transaction was rolled back."""
 
 
-def connect(path: str | Path, *, migrate: bool = False) -> sqlite_utils.Database:
+class DatabaseBusy(DatabaseError):
+    """Another connection held the write lock for longer than the busy timeout."""
+
+
+def connect(path: str | Path, *, migrate: bool = False,
+            readonly: bool = False) -> sqlite_utils.Database:
     """Open ``path`` (``":memory:"`` allowed) with WAL, foreign keys and a busy timeout.
 
     The returned ``sqlite_utils.Database`` may be used from several threads, but a
     connection has a single transaction state: give each browser session (or worker
     thread) its own connection. With ``migrate=True`` pending migrations are applied.
+    ``readonly=True`` opens an existing file with SQLite's ``mode=ro``: every write
+    raises :class:`ReadOnlyDatabase` (as on a read-only file, even for root).
     """
     try:
         conn = sqlite3.connect(
-            str(path),
+            f"{Path(path).resolve().as_uri()}?mode=ro" if readonly else str(path),
+            uri=readonly,
             check_same_thread=False,
             timeout=BUSY_TIMEOUT_MS / 1000,
             isolation_level=None,  # autocommit; transactions are explicit (BEGIN IMMEDIATE)
@@ -52,7 +60,7 @@ def connect(path: str | Path, *, migrate: bool = False) -> sqlite_utils.Database
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if str(path) != ":memory:":
+        if str(path) != ":memory:" and not readonly:
             # the first statement that reads the file: "file is not a database" shows here
             conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL is durable in WAL mode against process crashes (not power loss),
@@ -126,6 +134,9 @@ def _translate(exc: sqlite3.Error, path: object) -> Exception:
                                 "does its folder exist, and may it be written?")
     if "readonly" in msg or "read-only" in msg:
         return ReadOnlyDatabase(f"{path}: the database cannot be written ({exc}); nothing was saved")
+    if "locked" in msg or "busy" in msg:
+        return DatabaseBusy(f"{path}: the database is busy (another process kept it locked "
+                            "past the timeout); nothing was saved, try again")
     if "not a database" in msg or "malformed" in msg:
         return DatabaseError(f"{path}: not a usable SQLite database ({exc}); "
                              "choose another file with --db or PARLEY_DB")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Iterable, NamedTuple, Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 
 class ImportRow(NamedTuple):
@@ -26,17 +27,16 @@ class ImportRow(NamedTuple):
 
 
 def _fill_temp(conn: sqlite3.Connection, name: str, columns: str,
-               rows: Iterable[tuple]) -> None:
+               rows: Iterable[tuple], ncols: int = 1) -> None:
     conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
     conn.execute(f"CREATE TEMP TABLE {name} ({columns})")
-    ncols = columns.count(",") + 1
     conn.executemany(f"INSERT INTO temp.{name} VALUES ({', '.join('?' * ncols)})", rows)
 
 
 def find_by_public_id(conn: sqlite3.Connection, keys: Iterable[tuple[str, int]]
                       ) -> dict[tuple[str, int], tuple[int, str]]:
     """``{(external_id, idx): (sentence id, kind)}`` for the keys that exist."""
-    _fill_temp(conn, "import_keys", "external_id TEXT, idx INTEGER", set(keys))
+    _fill_temp(conn, "import_keys", "external_id TEXT, idx INTEGER", set(keys), 2)
     try:
         return {(ext, idx): (sid, kind) for ext, idx, sid, kind in conn.execute(
             "SELECT k.external_id, k.idx, s.id, s.kind FROM temp.import_keys k "
@@ -94,13 +94,19 @@ def insert_labels(conn: sqlite3.Connection, rows: Sequence[ImportRow], *, source
     before = dict(conn.execute(
         "SELECT s.id, s.n_done FROM sentences s JOIN temp.import_sentences t ON t.id = s.id"))
     first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
-    labels = [json.dumps(list(r.labels), ensure_ascii=False) for r in rows]
+    encoded: dict[tuple, str] = {}  # a file repeats a few label lists: encode each once
+    labels = [encoded.get(key) or encoded.setdefault(key, json.dumps(list(key),
+                                                                     ensure_ascii=False))
+              for key in (tuple(r.labels) for r in rows)]
     conn.executemany(
         "INSERT INTO events (id, action, sentence_id, annotator_id, labels, note, duration_ms, "
         "guidelines_version, source, created_at) VALUES (?, 'label', ?, ?, ?, ?, ?, ?, ?, ?)",
         [(first + i, r.sentence_id, r.annotator_id, labels[i], r.note, r.duration_ms,
           guidelines_version, source, r.created_at) for i, r in enumerate(rows)])
     # Same upsert as the app's, except that the flag is left as it was (imports carry none).
+    # Applied in (sentence, annotator) order, which keeps B-tree inserts sequential; the
+    # sort is stable, so of two rows for one pair the later one still wins.
+    order = sorted(range(len(rows)), key=lambda i: (rows[i].sentence_id, rows[i].annotator_id))
     conn.executemany(
         "INSERT INTO annotations (sentence_id, annotator_id, status, labels, flagged, note, "
         "duration_ms, guidelines_version, source, event_id, created_at, updated_at) "
@@ -109,14 +115,22 @@ def insert_labels(conn: sqlite3.Connection, rows: Sequence[ImportRow], *, source
         "labels = excluded.labels, note = excluded.note, duration_ms = excluded.duration_ms, "
         "guidelines_version = excluded.guidelines_version, source = excluded.source, "
         "event_id = excluded.event_id, updated_at = excluded.updated_at",
-        [(r.sentence_id, r.annotator_id, labels[i], r.note, r.duration_ms, guidelines_version,
-          source, first + i, r.created_at, r.created_at) for i, r in enumerate(rows)])
+        [(rows[i].sentence_id, rows[i].annotator_id, labels[i], rows[i].note,
+          rows[i].duration_ms, guidelines_version, source, first + i, rows[i].created_at,
+          rows[i].created_at) for i in order])
     conn.execute(
         "UPDATE sentences SET n_done = (SELECT count(*) FROM annotations a "
         "WHERE a.sentence_id = sentences.id AND a.status = 'labeled') "
         "WHERE id IN (SELECT id FROM temp.import_sentences)")
-    conn.executemany("DELETE FROM assignments WHERE sentence_id = ? AND annotator_id = ?",
-                     sorted({(r.sentence_id, r.annotator_id) for r in rows}))
+    # Leases of the importing annotators on these sentences: assignments holds only the
+    # few live leases, so probe it from that side.
+    _fill_temp(conn, "import_pairs", "sentence_id INTEGER, annotator_id INTEGER, "
+               "PRIMARY KEY (sentence_id, annotator_id)",
+               {(r.sentence_id, r.annotator_id) for r in rows}, 2)
+    conn.execute("DELETE FROM assignments WHERE EXISTS (SELECT 1 FROM temp.import_pairs p "
+                 "WHERE p.sentence_id = assignments.sentence_id "
+                 "AND p.annotator_id = assignments.annotator_id)")
+    conn.execute("DROP TABLE temp.import_pairs")
     over = 0
     for sid, target, n_after in conn.execute(
             "SELECT s.id, s.target, s.n_done FROM sentences s "
@@ -137,10 +151,13 @@ def gold_inputs(conn: sqlite3.Connection, sentence_ids: Iterable[int]
             sid: (target, source, []) for sid, target, source in conn.execute(
                 "SELECT s.id, s.target, g.source FROM temp.gold_sentences t "
                 "JOIN sentences s ON s.id = t.id LEFT JOIN gold g ON g.sentence_id = s.id")}
+        decoded: dict[str, list[str]] = {}
         for sid, labels in conn.execute(
                 "SELECT a.sentence_id, a.labels FROM temp.gold_sentences t "
                 "JOIN annotations a ON a.sentence_id = t.id WHERE a.status = 'labeled'"):
-            out[sid][2].append(json.loads(labels) if labels else [])
+            if labels not in decoded:
+                decoded[labels] = json.loads(labels) if labels else []
+            out[sid][2].append(decoded[labels])
         return [(sid, t, src, sets) for sid, (t, src, sets) in sorted(out.items())]
     finally:
         conn.execute("DROP TABLE temp.gold_sentences")

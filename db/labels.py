@@ -75,6 +75,22 @@ _SET_GOLD_SQL = (
     "updated_at = excluded.updated_at")
 _DELETE_GOLD_SQL = "DELETE FROM gold WHERE sentence_id = :sid AND source = :source"
 
+_CONTEXT_SQL = (
+    "SELECT s.id, s.idx, s.text, s.kind, s.article_id, a.external_id, a.title, "
+    "(SELECT p.text FROM sentences p WHERE p.article_id = s.article_id AND p.idx < s.idx "
+    " AND p.kind = 'content' ORDER BY p.idx DESC LIMIT 1) AS before, "
+    "(SELECT n.text FROM sentences n WHERE n.article_id = s.article_id AND n.idx > s.idx "
+    " AND n.kind = 'content' ORDER BY n.idx LIMIT 1) AS after "
+    "FROM sentences s JOIN articles a ON a.id = s.article_id WHERE s.id = :sid")
+# event_id breaks ties between actions in the same millisecond
+_HISTORY_SQL = ("SELECT sentence_id FROM annotations WHERE annotator_id = :me "
+                "ORDER BY updated_at DESC, event_id DESC LIMIT :limit")
+_MINE_TOTAL_SQL = "SELECT n_labeled FROM annotators WHERE id = :me"
+_MINE_TODAY_SQL = ("SELECT count(*) FROM annotations WHERE annotator_id = :me "
+                   "AND updated_at >= :day AND status = 'labeled'")
+_PROJECT_COUNTS_SQL = "SELECT counted_to, content, complete FROM project_counts WHERE id = 1"
+_TOP_SENTENCE_SQL = "SELECT coalesce(max(id), 0) FROM sentences"
+
 # Every statement of next_item + save, for ``query_plans`` (tests and the benchmark
 # check that none of them scans a table).
 HOT_PATH: dict[str, str] = {
@@ -85,6 +101,12 @@ HOT_PATH: dict[str, str] = {
     "insert_event": _INSERT_EVENT_SQL, "upsert_annotation": _UPSERT_ANNOTATION_SQL,
     "bump_done": _BUMP_DONE_SQL, "labeled_sets": _LABELED_SETS_SQL,
     "gold_source": _GOLD_SOURCE_SQL, "set_gold": _SET_GOLD_SQL, "delete_gold": _DELETE_GOLD_SQL,
+    "context": _CONTEXT_SQL,
+}
+# What the label page reads on every rerun besides (progress, history).
+PAGE_READS: dict[str, str] = {
+    "history": _HISTORY_SQL, "mine_total": _MINE_TOTAL_SQL, "mine_today": _MINE_TODAY_SQL,
+    "project_counts": _PROJECT_COUNTS_SQL, "top_sentence": _TOP_SENTENCE_SQL,
 }
 _MIN_ORD, _MAX_ORD = -(2**63), 2**63 - 1
 
@@ -269,32 +291,21 @@ def delete_gold(conn: sqlite3.Connection, sentence_id: int, source: str) -> None
 def sentence_with_context(db: sqlite_utils.Database, sentence_id: int) -> dict | None:
     """A sentence, its article's headline and id, and its previous / next content
     sentences (text only) for context."""
-    rows = list(db.query(
-        "SELECT s.id, s.idx, s.text, s.kind, s.article_id, a.external_id, a.title, "
-        "(SELECT p.text FROM sentences p WHERE p.article_id = s.article_id AND p.idx < s.idx "
-        " AND p.kind = 'content' ORDER BY p.idx DESC LIMIT 1) AS before, "
-        "(SELECT n.text FROM sentences n WHERE n.article_id = s.article_id AND n.idx > s.idx "
-        " AND n.kind = 'content' ORDER BY n.idx LIMIT 1) AS after "
-        "FROM sentences s JOIN articles a ON a.id = s.article_id WHERE s.id = ?", [sentence_id]))
+    rows = list(db.query(_CONTEXT_SQL, {"sid": sentence_id}))
     return rows[0] if rows else None
 
 
 def recent_history(db: sqlite_utils.Database, annotator_id: int, limit: int = 50) -> list[int]:
     """Sentence ids of the annotator's latest actions, oldest first (for Back)."""
-    # event_id breaks ties between actions in the same millisecond
-    ids = [r[0] for r in db.execute(
-        "SELECT sentence_id FROM annotations WHERE annotator_id = ? "
-        "ORDER BY updated_at DESC, event_id DESC LIMIT ?", [annotator_id, limit])]
+    ids = [r[0] for r in db.execute(_HISTORY_SQL, {"me": annotator_id, "limit": limit})]
     return ids[::-1]
 
 
 def annotator_progress(db: sqlite_utils.Database, annotator_id: int, today_prefix: str) -> dict:
     """The annotator's labeled items: total (a counter kept by triggers), and today
-    (``updated_at`` from the day on: an index range over today's work only)."""
-    row = db.execute("SELECT n_labeled FROM annotators WHERE id = ?", [annotator_id]).fetchone()
-    today = db.execute("SELECT count(*) FROM annotations WHERE annotator_id = ? "
-                       "AND updated_at >= ? AND status = 'labeled'",
-                       [annotator_id, today_prefix]).fetchone()[0]
+    (``updated_at`` from the day on: a covering-index range over today's work only)."""
+    row = db.execute(_MINE_TOTAL_SQL, {"me": annotator_id}).fetchone()
+    today = db.execute(_MINE_TODAY_SQL, {"me": annotator_id, "day": today_prefix}).fetchone()[0]
     return {"total": row[0] if row else 0, "today": today}
 
 
@@ -305,9 +316,8 @@ def project_progress(db: sqlite_utils.Database) -> dict:
     Sentences imported since the last call (ids above ``counted_to``) are counted here
     first and folded into the row, in one short write transaction.
     """
-    row = db.execute("SELECT counted_to, content, complete FROM project_counts WHERE id = 1"
-                     ).fetchone()
-    top = db.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
+    row = db.execute(_PROJECT_COUNTS_SQL).fetchone()
+    top = db.execute(_TOP_SENTENCE_SQL).fetchone()[0]
     if row is None or top > row[0]:
         with write_transaction(db) as conn:
             row = _catch_up_counts(conn)
@@ -352,15 +362,17 @@ def data_version(db: sqlite_utils.Database) -> tuple[int, int]:
     return int(e), int(s)
 
 
-def set_targets(conn: sqlite3.Connection, target: int | Callable[[int], int]) -> int:
-    """Give every content sentence that is not yet complete (``n_done < target``) a new
-    target: a number, or a function of the sentence id. Complete sentences keep theirs.
-    Returns how many sentences changed."""
+def set_targets(conn: sqlite3.Connection, target: int | Callable[[int], int], *,
+                only_open: bool = False) -> int:
+    """Set content sentences' target annotator count: a number, or a function of the
+    sentence id. With ``only_open`` only sentences not yet complete (``n_done <
+    target``) change, so finished work is not reopened. Returns how many changed."""
     fn = target if callable(target) else (lambda _sid, t=int(target): t)
     conn.create_function("parley_target", 1, fn, deterministic=True)
     return conn.execute(
         "UPDATE sentences SET target = parley_target(id) WHERE kind = 'content' "
-        "AND n_done < target AND target != parley_target(id)").rowcount
+        + ("AND n_done < target " if only_open else "")
+        + "AND target != parley_target(id)").rowcount
 
 
 def reorder(conn: sqlite3.Connection,
@@ -381,15 +393,17 @@ def all_sentence_ids(db: sqlite_utils.Database) -> list[int]:
 
 def query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, list[str]]:
     """``EXPLAIN QUERY PLAN`` detail lines of every statement on the next_item + save
-    path, by name (see ``HOT_PATH``). A line ``SCAN x`` without ``USING ... INDEX`` or
-    ``PRIMARY KEY`` would mean a full table scan."""
+    path and of the label page's per-rerun reads, by name (``HOT_PATH``,
+    ``PAGE_READS``). A line ``SCAN x`` without ``USING ... INDEX`` or ``PRIMARY KEY``
+    would mean a full table scan."""
     conn = _raw(db)
     params = {"me": 1, "now": 0.0, "lo": _MIN_ORD, "hi": _MAX_ORD, "sid": 1, "exp": 0.0,
               "delta": 1, "action": "label", "labels": None, "note": None,
               "duration_ms": None, "gv": None, "source": "app", "event_id": 1,
-              "status": "labeled", "flagged": 0, "reviewer": None, "rationale": None}
+              "status": "labeled", "flagged": 0, "reviewer": None, "rationale": None,
+              "limit": 50, "day": "2024-01-01"}
     out = {}
-    for name, sql in HOT_PATH.items():
+    for name, sql in {**HOT_PATH, **PAGE_READS}.items():
         rows = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         out[name] = [r[3] for r in rows]
     return out

@@ -134,6 +134,10 @@ _SCHEMA_0002 = """
 ALTER TABLE annotators ADD COLUMN cursor_sentence INTEGER;
 -- Labeled annotations per annotator, kept by the triggers below.
 ALTER TABLE annotators ADD COLUMN n_labeled INTEGER NOT NULL DEFAULT 0;
+-- The same index with status added, so "labeled today" is counted from the index alone
+-- (the label page shows it on every rerun); history and cursors use its prefix.
+DROP INDEX annotations_annotator;
+CREATE INDEX annotations_annotator ON annotations (annotator_id, updated_at, status);
 
 -- Project progress without counting a million rows on every page rerun: content
 -- sentences and those complete (n_done >= target), for sentences with id <= counted_to.

@@ -80,7 +80,7 @@ def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
     if not as_json and sys.stderr.isatty():
         bar = click.progressbar(length=100, label="exporting", file=sys.stderr)
         bar.__enter__()
-        progress = lambda f, _m: bar.update(int(f * 100) - bar.pos)  # noqa: E731
+        progress = lambda f, _m: bar.update(int(f * 100) - bar.pos)
     try:
         summary = exporter.export(ctx.db, target, options, progress=progress,
                                   command=options.command(out))

@@ -31,17 +31,16 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
-import numpy as np
 import pandas as pd
 import sqlite_utils
 
 import db as store
 import db.export as q
-from labeling import agreement, export_card, gold, project, splits
+from labeling import export_card, gold, project, reliability, splits
 from labeling.config import ProjectConfig
 
 FORMATS = ("jsonl", "csv", "raw")
@@ -205,7 +204,8 @@ class _Files:
     def __init__(self, folder: Path, names: Sequence[str], ext: str, newline: str | None):
         self.paths = {n: folder / f"{n}.{ext}" for n in names}
         self.handles: dict[str, TextIO] = {
-            n: open(p, "w", encoding="utf-8", newline=newline, buffering=_BUFFER)
+            # closed by close(): the files stay open for the whole sentence pass
+            n: open(p, "w", encoding="utf-8", newline=newline, buffering=_BUFFER)  # noqa: SIM115
             for n, p in self.paths.items()}
 
     def close(self) -> None:
@@ -350,77 +350,10 @@ def _write_raw(conn, folder: Path, options: ExportOptions) -> None:
         writer.writerows(q.iter_raw_csv(conn, exact=options.csv_exact))
 
 
-class _Codes(dict):
-    """Label JSON -> category code, numbering new values on first sight."""
-
-    def __missing__(self, key: str) -> int:
-        value = self[key] = len(self)
-        return value
-
-
-def agreement_table(conn, cfg: ProjectConfig) -> tuple[agreement.LabelTable, bool, int]:
-    """The units x annotators table of labeled annotations, straight from SQL codes.
-
-    Returns ``(table, multi_label, annotations)``. Annotators are ordered by name,
-    single-label categories by the project's label order (extras after, sorted).
-    """
-    names = q.annotator_names(conn)
-    order = sorted(names, key=lambda i: names[i])
-    ann_lookup = np.full(max(names, default=0) + 1, -1, dtype=np.int64)
-    ann_lookup[order] = np.arange(len(order))
-    codes = _Codes()
-    sid_parts, ann_parts, cat_parts = [], [], []
-    for chunk in q.iter_label_codes(conn):
-        sids, anns, labs = zip(*chunk)
-        sid_parts.append(np.array(sids, dtype=np.int64))
-        ann_parts.append(ann_lookup[np.array(anns, dtype=np.int64)])
-        cat_parts.append(np.array([codes[x] for x in labs], dtype=np.int64))
-    raw = [frozenset(json.loads(x) or ()) for x in codes]  # in code order
-    multi = cfg.multi_label or any(len(s) > 1 for s in raw)
-    present = {s for s in raw if s}
-    if multi:
-        rank = {name: i for i, name in enumerate(cfg.label_names)}
-        cats: list = sorted(present, key=lambda s: (len(s), sorted(rank.get(x, len(rank))
-                                                                    for x in s), sorted(s)))
-        to_cat = {s: s for s in present}
-    else:
-        seen = {next(iter(s)) for s in present}
-        cats = list(cfg.label_names) + sorted(seen - set(cfg.label_names))
-        to_cat = {s: next(iter(s)) for s in present}
-    index = {c: i for i, c in enumerate(cats)}
-    remap = np.array([index[to_cat[s]] if s else -1 for s in raw] + [-1], dtype=np.int64)
-    sid = np.concatenate(sid_parts) if sid_parts else np.zeros(0, np.int64)
-    ann = np.concatenate(ann_parts) if ann_parts else np.zeros(0, np.int64)
-    cat = remap[np.concatenate(cat_parts)] if cat_parts else np.zeros(0, np.int64)
-    del sid_parts, ann_parts, cat_parts
-    keep = cat >= 0  # an empty label list is no label
-    n = int(sid.size)
-    sid, ann, cat = sid[keep], ann[keep], cat[keep]
-    unit_ids, unit = np.unique(sid, return_inverse=True)
-    table = agreement.LabelTable.from_codes(
-        unit, ann, cat, n_units=int(unit_ids.size), annotators=[names[i] for i in order],
-        categories=cats)
-    return table, multi, n
-
-
-def _agreement(db: sqlite_utils.Database, conn, cfg: ProjectConfig,
-               options: ExportOptions) -> dict[str, Any]:
-    """The agreement figures for the card: a project's ``labeling.reliability.report``
-    when that module exists, else ``agreement.report`` on the labeled annotations."""
-    try:
-        from labeling import reliability  # type: ignore[attr-defined]
-    except ImportError:
-        reliability = None
-    if reliability is not None and callable(getattr(reliability, "report", None)):
-        try:
-            rep = reliability.report(db, bootstrap=options.bootstrap, seed=options.seed)
-        except TypeError:
-            rep = None  # a different signature: fall back to our own table
-        if isinstance(rep, dict) and "krippendorff_alpha" in rep:
-            return rep
-    table, multi, _ = agreement_table(conn, cfg)
-    return agreement.report(table, labels=cfg.label_names, multi_label=multi,
-                            bootstrap=options.bootstrap, seed=options.seed)
+def _agreement(db: sqlite_utils.Database, options: ExportOptions) -> dict[str, Any]:
+    """The agreement figures for the card: ``labeling.reliability.report`` on every
+    labeled annotation (run inside the export's read transaction, so on the same data)."""
+    return reliability.report(db, bootstrap=options.bootstrap, seed=options.seed)
 
 
 # ----------------------------------------------------------------------------- export
@@ -431,8 +364,8 @@ def _now(now: datetime | None) -> datetime:
         return now
     epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
     if epoch and epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), timezone.utc)
-    return datetime.now(timezone.utc).replace(microsecond=0)
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -457,7 +390,7 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
             progress(0.7, "writing raw annotations")
             _write_raw(conn, folder, options)
         progress(0.85, "computing agreement")
-        agree = _agreement(db, conn, cfg, options)
+        agree = _agreement(db, options)
     names = splits.names(options.ratios)
     files = [f"{n}.{ext}" for ext in ("jsonl", "csv") if ext in options.formats for n in names]
     if "raw" in options.formats:
@@ -503,6 +436,8 @@ def export(db: sqlite_utils.Database, out: str | Path, options: ExportOptions | 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        # mkdtemp makes the folder private (0700); a new ``out`` gets normal permissions.
+        os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
         raise ExportError(f"cannot create the export folder {out}: {exc.strerror or exc}") from None
     try:
@@ -517,6 +452,19 @@ def export(db: sqlite_utils.Database, out: str | Path, options: ExportOptions | 
             shutil.rmtree(tmp, ignore_errors=True)
     summary["out"] = str(out)
     return summary
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, briefly, for every
+    thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def _publish(tmp: Path, out: Path, files: Sequence[str]) -> None:

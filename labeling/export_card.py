@@ -86,21 +86,21 @@ def _agreement(rep: Mapping[str, Any], options: Any, multi: bool) -> list[str]:
         ci_text = "no interval (see notes)"
     alpha_kind = "MASI distance" if multi else "nominal"
     out = [
-        f"Computed on every labeled annotation, whatever the gold policy: "
-        f"{rep.get('units', 0)} sentences with a label, {rep.get('pairable_units', 0)} of "
-        f"them labeled by two or more annotators.",
+        (f"Computed on every labeled annotation, whatever the gold policy: "
+         f"{rep.get('units', 0)} sentences with a label, {rep.get('pairable_units', 0)} of "
+         f"them labeled by two or more annotators."),
         "",
         "| measure | value |",
         "|---|---|",
-        f"| Krippendorff's alpha ({alpha_kind}) | {_num(rep.get('krippendorff_alpha'))}; "
-        f"{ci_text} |",
+        (f"| Krippendorff's alpha ({alpha_kind}) | {_num(rep.get('krippendorff_alpha'))}; "
+         f"{ci_text} |"),
         f"| Fleiss' kappa | {_num(rep.get('fleiss_kappa'))} |",
         f"| Mean pairwise Cohen's kappa | {_num(rep.get('mean_cohen_kappa'))} |",
         f"| Gwet's AC1 | {_num(rep.get('gwet_ac1'))} |",
         f"| Percent agreement (pairable sentences) | {_num(rep.get('percent_agreement'))} |",
         "",
-        "Krippendorff recommends alpha >= 0.800 for conclusions and >= 0.667 for tentative "
-        "ones.",
+        ("Krippendorff recommends alpha >= 0.800 for conclusions and >= 0.667 for tentative "
+         "ones."),
     ]
     per_label = rep.get("per_label") or {}
     if per_label:
@@ -119,28 +119,28 @@ def _fields(columns: Sequence[str], single: bool) -> list[str]:
         "text": ("string", "the sentence, byte for byte as stored"),
         "label": ("string", "the gold label (single-label projects only)"),
         "labels": ("list of strings", "the gold labels, sorted (CSV: joined with a bar, \\|)"),
-        "gold_source": ("string", "rule that produced the label: adjudicated, unanimous, "
-                                  "majority or single"),
+        "gold_source": ("string", ("rule that produced the label: adjudicated, unanimous, "
+                                   "majority or single")),
         "split": ("string or null", "train, dev or test (null without splits; CSV: empty)"),
         "article_id": ("string", "the article's external id"),
         "article_title": ("string or null", "the article's headline"),
         "sentence_index": ("integer", "position of the sentence in its article (0-based)"),
         "n_annotators": ("integer", "how many annotators labeled the sentence"),
-        "annotations": ("list of objects", "every label of the sentence: {annotator, labels, "
-                                           "note, duration_ms, created_at} (CSV: JSON text)"),
+        "annotations": ("list of objects", ("every label of the sentence: {annotator, labels, "
+                                            "note, duration_ms, created_at} (CSV: JSON text)")),
         "context_before": ("string or null", "previous content sentence of the article"),
         "context_after": ("string or null", "next content sentence of the article"),
     }
     out = ["| field | type | meaning |", "|---|---|---|"]
     out += [f"| {c} | {meaning[c][0]} | {meaning[c][1]} |" for c in columns]
-    out += ["", "Raw annotations (`annotations.jsonl` / `annotations.csv`), one row per "
-            "sentence and annotator, skips included:", "",
+    out += ["", ("Raw annotations (`annotations.jsonl` / `annotations.csv`), one row per "
+                 "sentence and annotator, skips included:"), "",
             "| field | type | meaning |", "|---|---|---|",
             "| sentence_id | string | public sentence id |",
             "| annotator | string | annotator name |",
             "| status | string | labeled or skipped |",
-            "| labels | list of strings | the annotator's labels, as stored (empty for a skip; "
-            "CSV: joined with a bar, \\|) |",
+            ("| labels | list of strings | the annotator's labels, as stored (empty for a "
+             "skip; CSV: joined with a bar, \\|) |"),
             "| flagged | boolean | the annotator flagged the sentence |",
             "| note | string or null | the annotator's note |",
             "| duration_ms | integer or null | time spent on the sentence |",
@@ -210,9 +210,9 @@ def render(*, cfg: Any, options: Any, summary: Mapping[str, Any], counts: Mappin
         "|---|---|---|",
         *[f"| {r} | {n} | {REASON_TEXT.get(r, r)} |" for r, n in excluded.items()],
         "",
-        f"The corpus has {counts['articles']} articles and {counts['content']} content "
-        f"sentences; {counts['boilerplate']} boilerplate units (bylines, photo credits, "
-        "comment widgets) are never labeled and never exported.",
+        (f"The corpus has {counts['articles']} articles and {counts['content']} content "
+         f"sentences; {counts['boilerplate']} boilerplate units (bylines, photo credits, "
+         "comment widgets) are never labeled and never exported."),
         "",
         "## Agreement",
         "",
@@ -241,9 +241,9 @@ def render(*, cfg: Any, options: Any, summary: Mapping[str, Any], counts: Mappin
         "",
         *[f"- `{f}`" for f in summary["files"]],
         "",
-        "JSONL files hold one JSON object per line (UTF-8, every record has every field, "
-        "null when empty); they load with `pandas.read_json(path, lines=True)` and as a "
-        "Hugging Face `json` dataset (`text` and `label` columns).",
+        ("JSONL files hold one JSON object per line (UTF-8, every record has every field, "
+         "null when empty); they load with `pandas.read_json(path, lines=True)` and as a "
+         "Hugging Face `json` dataset (`text` and `label` columns)."),
         "",
         "## Fields",
         "",

@@ -4,6 +4,10 @@ A file is imported whole or not at all (one ``BEGIN IMMEDIATE`` transaction per 
 Without ``skip_bad`` every file is read and validated before anything is written, so a
 bad file anywhere leaves the database exactly as it was. With ``skip_bad`` good rows
 are imported and bad ones listed.
+
+Speed (``python -m benchmarks.ingest``): existing texts and ids are looked up a file at
+a time, rows go in with ``executemany``, and a big file is segmented by a helper
+process while this one inserts (``_Segmenter``), so both cores work.
 """
 
 from __future__ import annotations
@@ -163,6 +167,38 @@ def decode(path: str | Path, data: bytes) -> str:
     if not text or text.isspace():
         raise IngestError(path, None, "the file is empty")
     return text
+
+
+def _utf8_lines(path: Path, f: io.BufferedReader) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 file read line by line, with the checks
+    `decode` makes on a whole file: magic numbers, NUL bytes, invalid UTF-8 (naming the
+    line and byte offset), a leading byte-order mark dropped."""
+    offset = 0  # byte offset of the line, after any BOM (as decode reports it)
+    lineno = 0
+    while True:
+        try:
+            raw = f.readline()
+        except OSError as exc:
+            raise IngestError(path, lineno + 1, f"cannot read: {exc.strerror or exc}") from None
+        if not raw:
+            return
+        lineno += 1
+        if lineno == 1:
+            for magic, what in _MAGIC.items():
+                if raw.startswith(magic):
+                    raise IngestError(path, None, f"this is {what}")
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+        if b"\x00" in raw:
+            raise IngestError(path, lineno, "binary data (a NUL byte): not a text file, or "
+                              "UTF-16 without a byte-order mark; save it as UTF-8")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise IngestError(path, lineno, f"not valid UTF-8 (byte offset {offset + exc.start}); "
+                              "Parley reads UTF-8, or UTF-16 with a byte-order mark") from None
+        offset += len(raw)
+        yield lineno, line.removesuffix("\n")
 
 
 def _check_text(path: str, line: int | None, text: str, *, first_line: int = 1) -> None:
@@ -370,17 +406,26 @@ def read_csv(path: Path, text: str, fields: FieldMap) -> Iterator[Article | Inge
 
 def read_jsonl(path: Path, text: str, fields: FieldMap) -> Iterator[Article | IngestError]:
     """One article per JSON Lines object; a bad line yields an IngestError."""
-    if _first_char(text) == "[":
-        raise IngestError(path, 1, "a JSON array, not JSON Lines: write one JSON object "
-                          "per line (e.g. jq -c '.[]' file.json > file.jsonl)")
+    yield from _jsonl_rows(path, _lines(text), fields)
+
+
+def _jsonl_rows(path: Path, lines: Iterable[tuple[int, str]],
+                fields: FieldMap) -> Iterator[Article | IngestError]:
+    """Articles (or per-line errors) of ``(line number, line)`` pairs of a JSONL file."""
+    first = True
     # JSONL rows need not share keys: fields are detected per key set (cached, since
     # nearly all rows of a file share one). Flag-given fields are checked on the first row.
     cols_by_keys: dict[tuple, dict[str, str | None]] = {}
     checked = False
     rowno = 0
-    for lineno, raw in _lines(text):
+    for lineno, raw in lines:
         if not raw or raw.isspace():
             continue
+        if first:
+            first = False
+            if _first_char(raw) == "[":
+                raise IngestError(path, lineno, "a JSON array, not JSON Lines: write one JSON "
+                                  "object per line (e.g. jq -c '.[]' file.json > file.jsonl)")
         rowno += 1
         if len(raw) > MAX_LINE_CHARS:
             yield IngestError(path, lineno, f"a line of {len(raw):,} characters "
@@ -431,6 +476,17 @@ def iter_files(paths: Iterable[str | Path]) -> list[Path]:
 def read_file(path: Path, fmt: str = "auto",
               fields: FieldMap = FieldMap()) -> Iterator[Article | IngestError]:
     """Articles (or per-row errors) of one file; raises IngestError for a bad file."""
+    if fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in JSONL_EXTENSIONS):
+        # JSON Lines in UTF-8 (the bulk format) is read line by line: the whole file as
+        # one string would double the memory of a big import.
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed below, when the generator ends
+        except OSError as exc:
+            raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
+        with f:
+            if f.peek(2)[:2] not in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: read whole
+                yield from _jsonl_rows(path, _utf8_lines(path, f), fields)
+                return
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -540,7 +596,7 @@ def _accept(db: sqlite_utils.Database, items: Iterable[Article | IngestError],
     is asked once per file (a few queries per 500 articles), not twice per article."""
     items = list(items)
     arts = [it for it in items if not isinstance(it, IngestError)]
-    db_sha, db_ids = q.existing_keys(db, (a.sha256 for a in arts), (a.external_id for a in arts))
+    db_sha, db_ids = q.existing_keys(db, ((a.sha256, a.external_id) for a in arts))
     file_sha: dict[str, str] = {}
     file_ids: dict[str, str] = {}
     fresh: list[Article] = []
@@ -598,40 +654,82 @@ def _import_file(db: sqlite_utils.Database, path: Path, fmt: str, fields: FieldM
         pass  # read_file reports it
     fresh, dupes, errors = _accept(db, read_file(path, fmt, fields), seen_sha, seen_ids,
                                    skip_bad=skip_bad)
-    # Segment before taking the write lock: annotators' saves wait only for the inserts.
-    spans = segmenter.segment_all([art.text for art in fresh])
-    n_sentences = sum(map(len, spans))
+    # A small file is segmented here, before the write lock is taken, so annotators'
+    # saves wait only for the inserts. A big one streams: the helper process segments
+    # ahead while this one inserts, which costs little extra lock time (the inserts are
+    # the longer part) and saves most of the segmenting time.
+    spans = segmenter.spans([art.text for art in fresh])
     now = _now()
+    counted = [0]
     with write_transaction(db) as conn:
+        keep = _recheck(conn, fresh, dupes, errors, skip_bad)
         first_article = q.max_article_id(conn) + 1
         first_sentence = q.max_sentence_id(conn) + 1
         q.insert_articles(conn, (
             (aid, art.external_id, art.title, art.source, art.url, art.published_at, art.text,
              art.sha256, json.dumps(art.meta, ensure_ascii=False), now)
-            for aid, art in enumerate(fresh, first_article)))
-        q.insert_sentences(conn, _sentence_rows(fresh, spans, first_article, first_sentence,
-                                                routing))
-    for art in fresh:
+            for aid, art in enumerate(_kept(fresh, keep), first_article)))
+        q.insert_sentences(conn, _sentence_rows(fresh, spans, keep, first_article,
+                                                first_sentence, routing, counted))
+    added = list(_kept(fresh, keep))
+    for art in added:
         seen_sha[art.sha256] = seen_ids[art.external_id] = _where(art)
     report.duplicates.extend(_where(art) for art in dupes)
-    report.articles_added += len(fresh)
-    report.sentences_added += n_sentences
+    report.articles_added += len(added)
+    report.sentences_added += counted[0]
     report.articles_skipped_duplicate += len(dupes)
     report.errors.extend(errors)
 
 
-def _sentence_rows(arts: list[Article], spans: list[list[tuple[int, int, str]]],
-                   first_article: int, first_sentence: int, routing: _Routing,
-                   ) -> Iterator[tuple]:
-    """Rows for ``q.insert_sentences``, streamed (no list of a million tuples)."""
+def _recheck(conn, fresh: list[Article], dupes: list[Article], errors: list[str],
+             skip_bad: bool) -> list[bool]:
+    """Which of ``fresh`` to insert, asked again under the write lock.
+
+    ``_accept`` looked before the lock: another import (the same file uploaded twice at
+    once, two processes seeding a new project) may have stored some of these texts or
+    ids since. Such texts become duplicates; such ids with another text are errors.
+    Without that, the UNIQUE constraints would fail the whole transaction."""
+    now_sha, now_ids = q.existing_keys(conn, ((a.sha256, a.external_id) for a in fresh))
+    keep = [True] * len(fresh)
+    if not now_sha and not now_ids:
+        return keep
+    for n, art in enumerate(fresh):
+        if art.sha256 in now_sha:
+            keep[n] = False
+            dupes.append(art)
+        elif art.external_id in now_ids:
+            exc = IngestError(art.path, art.line, f"id {art.external_id!r} already exists in "
+                              "the database with a different text")
+            if not skip_bad:
+                raise exc
+            keep[n] = False
+            errors.append(str(exc))
+    return keep
+
+
+def _kept(arts: list[Article], keep: list[bool]) -> Iterator[Article]:
+    return (art for art, k in zip(arts, keep, strict=True) if k)
+
+
+def _sentence_rows(arts: list[Article], spans: Iterable[list[tuple[int, int, str]]],
+                   keep: list[bool], first_article: int, first_sentence: int,
+                   routing: _Routing, counted: list[int]) -> Iterator[tuple]:
+    """Rows for ``q.insert_sentences``, streamed (no list of a million tuples);
+    ``counted[0]`` ends as the number of rows. Articles not kept are passed over (their
+    spans are still consumed, to stay in step)."""
     sid = first_sentence
+    aid = first_article
     target, order, seed = routing.target, routing.order, routing.seed
-    for aid, (art, art_spans) in enumerate(zip(arts, spans), first_article):
+    for art, art_spans, k in zip(arts, spans, keep, strict=True):
+        if not k:
+            continue
         text = art.text
         for idx, (start, end, kind) in enumerate(art_spans):
             yield (sid, aid, idx, start, end, text[start:end], kind,
                    target(sid), order_key(sid, order, seed))
             sid += 1
+        aid += 1
+    counted[0] = sid - first_sentence
 
 
 # --------------------------------------------------------------------------- segmenting
@@ -639,7 +737,8 @@ def _sentence_rows(arts: list[Article], spans: list[list[tuple[int, int, str]]],
 # Below this many characters (about 12,000 sentences) one process segments everything:
 # starting a helper process costs more than it saves.
 PARALLEL_MIN_CHARS = 2_000_000
-_CHUNK_CHARS = 400_000  # work unit handed out to either process (~0.05 s of work)
+_CHUNK_CHARS = 200_000  # work unit handed out to either process (~1,200 sentences)
+_HELPER_TIMEOUT_S = 60.0  # a chunk takes a fraction of a second; past this the helper hung
 _ROOT = str(Path(__file__).resolve().parent.parent)
 
 # The helper process: reads pickled lists of texts on stdin, answers with their spans
@@ -673,11 +772,12 @@ while True:
 class _Segmenter:
     """``segment.segment`` over many texts, on two cores when the work is large.
 
-    The import is CPU-bound and segmenting is over a third of it, so for big files a
-    helper process (``_HELPER``) takes chunks of texts while this process does the
-    others; a thread here feeds it. Results are identical to segmenting in-process
-    (the same function); if the helper cannot start or dies, this process does its
-    chunks. Spans come back as ``(start, end, kind)`` tuples.
+    The import is CPU-bound and segmenting is a third of it. For big inputs a helper
+    process (``_HELPER``, fed by a thread here) segments chunks of texts ahead of the
+    consumer, which takes the next chunk itself whenever the helper has not started
+    it, so neither side waits for long. Results are identical to segmenting
+    in-process (the same function, in order); if the helper cannot start, dies or
+    hangs, this process does its chunks. Spans are ``(start, end, kind)`` tuples.
     """
 
     def __init__(self) -> None:
@@ -694,45 +794,70 @@ class _Segmenter:
             except OSError:
                 self._failed = True
 
-    def segment_all(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
-        """Spans of every text, in order."""
-        if sum(map(len, texts)) < PARALLEL_MIN_CHARS:
-            return [_local_spans(t) for t in texts]
-        self.warm_up()
-        if self._proc is None or self._failed:
-            return [_local_spans(t) for t in texts]
-        chunks = _chunks(texts, _CHUNK_CHARS)
-        out: list[list[tuple[int, int, str]] | None] = [None] * len(texts)
-        lock = threading.Lock()
-        todo = iter(range(len(chunks)))
+    def spans(self, texts: list[str]) -> Iterator[list[tuple[int, int, str]]]:
+        """Spans of every text, in order: computed now for a small input, else streamed."""
+        if sum(map(len, texts)) >= PARALLEL_MIN_CHARS:
+            self.warm_up()
+            if self._proc is not None and not self._failed:
+                return self._stream(texts)
+        return iter([_local_spans(t) for t in texts])
 
-        def claim() -> int | None:
-            with lock:
-                return next(todo, None)
+    def _stream(self, texts: list[str]) -> Iterator[list[tuple[int, int, str]]]:
+        chunks = _chunks(texts, _CHUNK_CHARS)
+        state = ["todo"] * len(chunks)  # todo -> helper | here -> done
+        results: list[list | None] = [None] * len(chunks)
+        cond = threading.Condition()
 
         def feed_helper() -> None:
-            while (k := claim()) is not None:
+            k = 0
+            while True:
+                with cond:
+                    while k < len(chunks) and state[k] != "todo":
+                        k += 1
+                    if k == len(chunks) or self._failed:
+                        return
+                    state[k] = "helper"
                 i, j = chunks[k]
                 try:
-                    out[i:j] = self._ask(texts[i:j])
-                except Exception:  # noqa: BLE001 - any failure: this process redoes it
-                    self._failed = True
+                    spans = self._ask(texts[i:j])
+                except Exception:  # noqa: BLE001 - any failure: the consumer redoes it
+                    with cond:
+                        self._failed = True
+                        state[k] = "todo"
+                        cond.notify_all()
                     return
+                with cond:
+                    results[k], state[k] = spans, "done"
+                    cond.notify_all()
 
         feeder = threading.Thread(target=feed_helper, name="parley-segment-feeder",
                                   daemon=True)
         feeder.start()
         try:
-            while (k := claim()) is not None:
-                i, j = chunks[k]
-                out[i:j] = [_local_spans(t) for t in texts[i:j]]
+            for k, (i, j) in enumerate(chunks):
+                with cond:
+                    waited = 0.0
+                    while state[k] == "helper":
+                        if not cond.wait(timeout=1.0):
+                            waited += 1.0
+                            if waited >= _HELPER_TIMEOUT_S:
+                                self._kill()  # the feeder's read then fails: chunk is "todo"
+                    mine = state[k] == "todo"
+                    if mine:
+                        state[k] = "here"
+                if mine:
+                    results[k] = [_local_spans(t) for t in texts[i:j]]
+                chunk, results[k] = results[k], None
+                yield from chunk  # type: ignore[union-attr]
         finally:
-            feeder.join(timeout=120)
-            if feeder.is_alive():  # a hung helper: kill it, which ends the feeder's read
+            with cond:  # stop the feeder claiming more (e.g. the insert failed)
+                for k, st in enumerate(state):
+                    if st == "todo":
+                        state[k] = "here"
+            feeder.join(timeout=_HELPER_TIMEOUT_S)
+            if feeder.is_alive():
                 self._kill()
                 feeder.join()
-        # chunks the helper failed on (or never returned) are done here
-        return [s if s is not None else _local_spans(t) for s, t in zip(out, texts)]
 
     def _ask(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
         proc = self._proc
@@ -742,7 +867,8 @@ class _Segmenter:
         counts, starts, ends, codes, kinds = pickle.load(proc.stdout)
         if len(counts) != len(texts):
             raise RuntimeError("segment helper answered for the wrong texts")
-        rows = list(zip(starts.tolist(), ends.tolist(), [kinds[c] for c in codes]))
+        rows = list(zip(starts.tolist(), ends.tolist(), [kinds[c] for c in codes],
+                        strict=True))
         result, at = [], 0
         for n in counts:
             result.append(rows[at:at + n])
@@ -750,9 +876,9 @@ class _Segmenter:
         return result
 
     def _kill(self) -> None:
+        self._failed = True
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
-        self._failed = True
 
     def close(self) -> None:
         """Stop the helper (end of input, then a kill if it does not exit)."""

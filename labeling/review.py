@@ -35,10 +35,15 @@ from db import write_transaction
 from labeling.config import ProjectConfig
 
 REVIEW_ROLES = ("reviewer", "admin")
-_CHUNK = 250_000           # rows fetched per step of a full scan (bounds memory)
+_CHUNK = 250_000           # rows per step of the general full scan (bounds memory)
+_RANGE = 200_000           # sentence ids per step of the fast full scan
 _REBUILD_AFTER = 20_000    # more changed sentences than this: rescan instead
 _KEY_SHIFT = 40            # sort key = agreement level << 40 | sentence id
 _LEVELS = 1 << 20          # agreement quantised to 2**-20 for the integer sort key
+
+
+class _Unpackable(Exception):
+    """The fast scan cannot encode this database (ids too large, too many label sets)."""
 
 
 class ReviewError(ValueError):
@@ -50,7 +55,7 @@ class QueueEntry:
     """One sentence of the disagreement queue."""
 
     sentence_id: int
-    article_id: int
+    public_id: str  # <article external id>:<sentence idx>
     agreement: float  # share of agreeing pairs of labels, in [0, 1)
     n_labels: int
 
@@ -91,6 +96,18 @@ class ReviewItem:
     gold: dict | None = None  # {"labels", "source", "reviewer", "rationale", ...}
 
 
+def alpha_reading(alpha: float | None) -> str:
+    """Krippendorff's reading of an alpha: ``reliable`` (>= .800), ``tentative``
+    (>= .667: tentative conclusions only), ``unreliable`` (below), ``not defined``."""
+    if alpha is None:
+        return "not defined"
+    if alpha >= 0.800:
+        return "reliable"
+    if alpha >= 0.667:
+        return "tentative"
+    return "unreliable"
+
+
 def now_iso() -> str:
     """UTC timestamp with milliseconds."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -126,18 +143,18 @@ def _empty(dtype) -> np.ndarray:
 
 @dataclass
 class _Index:
-    """Queue and flags of one database, as arrays (see module docstring).
+    """The queue and the flags of one database, as arrays (see the module docstring).
 
-    Slots (one per queued sentence): ``sid``, ``article``, ``agree``, ``n``, ``key``,
-    ``active`` (False once the sentence left the queue; compacted when half are dead).
-    Cells (one per candidate annotation of a queued sentence): ``c_slot``, ``c_annot``,
-    ``c_code`` (index into ``sets``). ``flagged``: sentence id -> number of flags.
+    Slots, one per queued sentence: ``sid``, ``agree`` (unit agreement), ``n`` (labels),
+    ``key`` (sort key), ``active`` (False once the sentence left the queue; dead slots
+    are compacted away when they are half of all). Cells, one per label of a queued
+    sentence: ``c_slot``, ``c_annot`` (annotator id), ``c_code`` (index into ``sets``,
+    the distinct label sets). ``flagged``: sentence id -> number of flagged annotations.
     """
 
     version: tuple[int, int] = (-1, -1)
     last_event: int = 0
     sid: np.ndarray = field(default_factory=lambda: _empty(np.int64))
-    article: np.ndarray = field(default_factory=lambda: _empty(np.int32))
     agree: np.ndarray = field(default_factory=lambda: _empty(np.float64))
     n: np.ndarray = field(default_factory=lambda: _empty(np.int16))
     key: np.ndarray = field(default_factory=lambda: _empty(np.int64))
@@ -151,110 +168,136 @@ class _Index:
     flagged: dict[int, int] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
-    # -- encoding
+    def _code_of(self, text: str) -> int:
+        """The label-set code of one labels JSON text."""
+        code = self.raw_code.get(text)
+        if code is None:
+            labels = canonical(json.loads(text))
+            if labels not in self.set_code:
+                self.set_code[labels] = len(self.sets)
+                self.sets.append(labels)
+            code = self.raw_code[text] = self.set_code[labels]
+        return code
 
-    def _codes(self, raw: np.ndarray) -> np.ndarray:
-        """Label-set code per JSON labels string (factorised: few distinct strings)."""
-        local, uniques = pd.factorize(raw, use_na_sentinel=True)
-        remap = np.empty(len(uniques) + 1, dtype=np.int64)
-        remap[-1] = -1
-        for i, text in enumerate(uniques):
-            code = self.raw_code.get(text)
-            if code is None:
-                labels = canonical(json.loads(text))
-                code = self.set_code.setdefault(labels, len(self.sets))
-                if code == len(self.sets):
-                    self.sets.append(labels)
-                self.raw_code[text] = code
-            remap[i] = code
-        return remap[local]
-
-    # -- building
-
-    def _add(self, rows: list[tuple]) -> None:
-        """Add the sentences of ``rows`` (every row of each sentence, sorted by sentence)."""
+    def _add_rows(self, rows: list[tuple], adjudicated: np.ndarray) -> None:
+        """:meth:`_add` for ``(sentence_id, annotator_id, labels JSON | None, flagged)``
+        rows. Labels are factorised first: millions of labels hold few distinct texts."""
         if not rows:
             return
-        sid, art, annot, raw, flag, cand = zip(*rows)
-        sid = np.fromiter(sid, np.int64, len(rows))
-        flag = np.fromiter(flag, np.int8, len(rows)).astype(bool)
-        for s in sid[flag]:
-            self.flagged[int(s)] = self.flagged.get(int(s), 0) + 1
-        keep = np.fromiter(cand, np.int8, len(rows)).astype(bool)
-        if not keep.any():
-            return
-        sid = sid[keep]
-        art = np.fromiter(art, np.int64, len(rows))[keep]
-        annot = np.fromiter(annot, np.int64, len(rows))[keep]
-        code = self._codes(np.array(raw, dtype=object)[keep])
-        self._add_cells(sid, art, annot, code)
+        sid, annot, raw, flag = (np.fromiter(col, dtype, len(rows)) for col, dtype in
+                                 zip(zip(*rows), (np.int64, np.int64, object, np.int8)))
+        local, uniques = pd.factorize(raw, use_na_sentinel=True)
+        remap = np.array([self._code_of(t) for t in uniques] + [-1], dtype=np.int64)
+        self._add(sid, annot, remap[local], flag != 0, adjudicated)
 
-    def _add_cells(self, sid: np.ndarray, art: np.ndarray, annot: np.ndarray,
-                   code: np.ndarray) -> None:
-        """Unit agreement per sentence from cells sorted by sentence; queue the ones < 1."""
-        starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
-        unit = np.cumsum(np.r_[True, sid[1:] != sid[:-1]]) - 1
+    def _add(self, sid: np.ndarray, annot: np.ndarray, code: np.ndarray, flag: np.ndarray,
+             adjudicated: np.ndarray) -> None:
+        """Count the flags of these annotations (sorted by sentence; every annotation of
+        each sentence; ``code`` -1 = not labeled) and queue their sentences, unless
+        adjudicated."""
+        for s in sid[flag].tolist():
+            self.flagged[s] = self.flagged.get(s, 0) + 1
+        keep = (code >= 0) & ~np.isin(sid, adjudicated)
+        if keep.any():
+            self._add_cells(sid[keep], annot[keep], code[keep])
+
+    def _add_cells(self, sid: np.ndarray, annot: np.ndarray, code: np.ndarray) -> None:
+        """Unit agreement of each sentence (cells sorted by sentence); queue those with
+        two or more labels and agreement below 1."""
+        new_unit = np.r_[True, sid[1:] != sid[:-1]]
+        unit = np.cumsum(new_unit) - 1
+        starts = np.flatnonzero(new_unit)
         m = np.diff(np.r_[starts, sid.size])
         agreeing = np.zeros(starts.size, dtype=np.int64)
-        # Pairs of cells d places apart within one sentence cover every pair once.
+        # Cells d places apart within one sentence: over d = 1..max(m)-1 that is every
+        # pair once (cells of a sentence are consecutive).
         for d in range(1, int(m.max())):
             same = (sid[:-d] == sid[d:]) & (code[:-d] == code[d:])
             agreeing += np.bincount(unit[:-d][same], minlength=starts.size)
         pairs = m * (m - 1) // 2
-        agree = agreeing / pairs
-        queued = agree < 1.0
-        base = self.sid.size
-        new_slot = np.full(starts.size, -1, dtype=np.int64)
-        new_slot[queued] = base + np.arange(int(queued.sum()))
+        queued = (m >= 2) & (agreeing < pairs)
+        agree = agreeing[queued] / pairs[queued]
         q_sid = sid[starts][queued]
-        level = np.minimum((agree[queued] * _LEVELS).astype(np.int64), _LEVELS - 1)
-        self.sid = np.concatenate([self.sid, q_sid])
-        self.article = np.concatenate([self.article, art[starts][queued].astype(np.int32)])
-        self.agree = np.concatenate([self.agree, agree[queued]])
-        self.n = np.concatenate([self.n, m[queued].astype(np.int16)])
-        self.key = np.concatenate([self.key, (level << _KEY_SHIFT) | q_sid])
-        self.active = np.concatenate([self.active, np.ones(q_sid.size, dtype=bool)])
-        cell_slot = new_slot[unit]
-        keep = cell_slot >= 0
-        self.c_slot = np.concatenate([self.c_slot, cell_slot[keep].astype(np.int32)])
-        self.c_annot = np.concatenate([self.c_annot, annot[keep].astype(np.int32)])
-        self.c_code = np.concatenate([self.c_code, code[keep].astype(np.int32)])
+        slot = np.full(starts.size, -1, dtype=np.int64)
+        slot[queued] = self.sid.size + np.arange(q_sid.size)
+        level = np.minimum((agree * _LEVELS).astype(np.int64), _LEVELS - 1)
+        cell_slot = slot[unit]
+        cells = cell_slot >= 0
+        self._append(sid=q_sid, agree=agree, n=m[queued], key=(level << _KEY_SHIFT) | q_sid,
+                     active=np.ones(q_sid.size, dtype=bool), c_slot=cell_slot[cells],
+                     c_annot=annot[cells], c_code=code[cells])
+
+    def _append(self, **arrays: np.ndarray) -> None:
+        for name, values in arrays.items():
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate([old, values.astype(old.dtype, copy=False)]))
 
     def _rebuild(self, db: sqlite_utils.Database) -> None:
+        """Read every labeled or flagged annotation once."""
+        adjudicated = np.unique(np.asarray(qr.adjudicated_sentences(db), dtype=np.int64))
         fresh = _Index(lock=self.lock)
-        carry: list[tuple] = []
-        for rows in qr.queue_row_chunks(db, _CHUNK):
-            # A sentence's rows may straddle two chunks: hold back the last sentence.
-            last = rows[-1][0]
-            cut = len(rows)
-            while cut > 0 and rows[cut - 1][0] == last:
-                cut -= 1
-            fresh._add(carry + rows[:cut])
-            carry = rows[cut:]
-        fresh._add(carry)
+        try:
+            if not qr.packing_fits(db):
+                raise _Unpackable
+            fresh._scan_packed(db, adjudicated)
+        except _Unpackable:
+            fresh = _Index(lock=self.lock)
+            fresh._scan_rows(db, adjudicated)
         self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
 
+    def _scan_packed(self, db: sqlite_utils.Database, adjudicated: np.ndarray) -> None:
+        """The fast scan (``db.review.packed_annotations``), by ranges of sentence ids."""
+        known: list[str] = []  # labels texts, packed code i + 1
+        top = qr.max_sentence_id(db)
+        for lo in range(0, top, _RANGE):
+            for _ in range(5):
+                packed = qr.packed_annotations(db, lo, lo + _RANGE, known)
+                if not (((packed >> 1) & qr.NOT_LABELED) == 0).any():
+                    break
+                known += qr.unknown_label_texts(db, lo, lo + _RANGE, known)
+                if len(known) > qr.MAX_KNOWN:
+                    raise _Unpackable
+            code_bits = (packed >> 1) & qr.NOT_LABELED
+            remap = np.full(qr.NOT_LABELED + 1, -1, dtype=np.int64)
+            remap[1:len(known) + 1] = [self._code_of(t) for t in known]
+            # A text still unknown here changed during the scan: its event is newer than
+            # the version being built, so the next refresh reads that sentence again.
+            self._add(packed >> (qr.PACK_ANNOTATOR_BITS + qr.PACK_CODE_BITS + 1),
+                      (packed >> (qr.PACK_CODE_BITS + 1)) & ((1 << qr.PACK_ANNOTATOR_BITS) - 1),
+                      remap[code_bits], (packed & 1) == 1, adjudicated)
+
+    def _scan_rows(self, db: sqlite_utils.Database, adjudicated: np.ndarray) -> None:
+        """The general scan, row tuples in chunks (ids too large to pack, many label sets)."""
+        carry: list[tuple] = []
+        for rows in qr.queue_row_chunks(db, _CHUNK):
+            # A sentence's rows may straddle two chunks: hold the last sentence back.
+            cut = len(rows)
+            while cut > 0 and rows[cut - 1][0] == rows[-1][0]:
+                cut -= 1
+            self._add_rows(carry + rows[:cut], adjudicated)
+            carry = rows[cut:]
+        self._add_rows(carry, adjudicated)
+
     def _update(self, db: sqlite_utils.Database, changed: list[int]) -> None:
+        """Re-read only the sentences that have new events."""
         ids = np.asarray(changed, dtype=np.int64)
-        gone = np.isin(self.sid, ids) & self.active
-        self.active[gone] = False
+        self.active[np.isin(self.sid, ids)] = False
         for s in changed:
             self.flagged.pop(s, None)
-        self._add(qr.queue_rows(db, changed))
+        adjudicated = np.asarray(qr.adjudicated_sentences(db, changed), dtype=np.int64)
+        self._add_rows(qr.queue_rows(db, changed), adjudicated)
         dead = self.active.size - int(self.active.sum())
-        if dead > 1000 and dead * 2 > self.active.size:
+        if dead > 1000 and 2 * dead > self.active.size:
             self._compact()
 
     def _compact(self) -> None:
         keep = self.active
         new_slot = np.cumsum(keep) - 1
-        cell_keep = keep[self.c_slot]
-        self.c_slot = new_slot[self.c_slot[cell_keep]].astype(np.int32)
-        self.c_annot = self.c_annot[cell_keep]
-        self.c_code = self.c_code[cell_keep]
-        for name in ("sid", "article", "agree", "n", "key"):
+        cells = keep[self.c_slot]
+        self.c_slot = new_slot[self.c_slot[cells]].astype(np.int32)
+        self.c_annot, self.c_code = self.c_annot[cells], self.c_code[cells]
+        for name in ("sid", "agree", "n", "key", "active"):
             setattr(self, name, getattr(self, name)[keep])
-        self.active = np.ones(int(keep.sum()), dtype=bool)
 
     def refresh(self, db: sqlite_utils.Database) -> None:
         """Bring the index up to the database's current data version."""
@@ -262,7 +305,7 @@ class _Index:
         if version == self.version:
             return
         upto = version[0]
-        if upto < self.last_event or self.version == (-1, -1):
+        if self.version == (-1, -1) or upto < self.last_event:  # new, or another file
             self._rebuild(db)
         else:
             changed = qr.changed_sentences(db, self.last_event, upto)
@@ -270,18 +313,16 @@ class _Index:
                 self._rebuild(db)
             elif changed:
                 self._update(db, changed)
-        # Events newer than ``upto`` that the reads above already saw are re-read next
-        # time: re-reading a sentence is idempotent.
+        # Reads above may already see events newer than ``upto``; those sentences are
+        # read again next time, which is harmless (re-reading a sentence is idempotent).
         self.last_event, self.version = upto, version
 
-    # -- reading
-
     def select(self, *, label: str | None, annotator_id: int | None,
-               article_id: int | None) -> np.ndarray:
-        """Slots of the active queue that match every given filter."""
+               sentence_ids: np.ndarray | None) -> np.ndarray:
+        """Slots of the live queue that match every given filter."""
         mask = self.active.copy()
-        if article_id is not None:
-            mask &= self.article == article_id
+        if sentence_ids is not None:
+            mask &= np.isin(self.sid, sentence_ids)
         if annotator_id is not None:
             mask &= self._slots_with(self.c_annot == annotator_id)
         if label is not None:
@@ -301,7 +342,7 @@ _INDEXES_LOCK = threading.Lock()
 
 def _index(db: sqlite_utils.Database) -> _Index:
     """The refreshed index of this database file (one per process and path)."""
-    path = getattr(db, "_parley_path", None) or str(id(db))
+    path = getattr(db, "_parley_path", None) or f"id:{id(db)}"
     with _INDEXES_LOCK:
         idx = _INDEXES.setdefault(path, _Index())
     with idx.lock:
@@ -323,54 +364,42 @@ def queue(db: sqlite_utils.Database, *, label: str | None = None,
           limit: int = 20) -> Queue:
     """The disagreement queue, lowest unit agreement first (then sentence id).
 
-    Filters (all optional, combined): ``label`` (some annotator chose it), ``annotator``
-    (name; they labeled the sentence), ``article`` (its external id). Unknown names
-    give an empty queue. Returns the first ``limit`` entries and the total count.
+    Filters (optional, combined): ``label`` (some annotator chose it), ``annotator``
+    (name: they labeled the sentence), ``article`` (its external id). An unknown name
+    gives an empty queue. Returns the first ``limit`` entries and the total count.
     """
-    annotator_id = article_id = None
+    annotator_id = sentence_ids = None
     if annotator is not None:
         row = ql.get_annotator(db, annotator)
         if row is None:
             return Queue([], 0)
         annotator_id = row["id"]
     if article is not None:
-        article_id = qr.article_id(db, article)
-        if article_id is None:
+        aid = qr.article_id(db, article)
+        if aid is None:
             return Queue([], 0)
+        sentence_ids = np.asarray(qr.article_sentences(db, aid), dtype=np.int64)
     idx = _index(db)
     with idx.lock:
-        slots = idx.select(label=label, annotator_id=annotator_id, article_id=article_id)
+        slots = idx.select(label=label, annotator_id=annotator_id, sentence_ids=sentence_ids)
         total = int(slots.size)
         if total > limit:
             slots = slots[np.argpartition(idx.key[slots], limit)[:limit]]
         slots = slots[np.argsort(idx.key[slots], kind="stable")]
-        entries = [QueueEntry(int(idx.sid[s]), int(idx.article[s]), float(idx.agree[s]),
-                              int(idx.n[s])) for s in slots]
+        head = [(int(idx.sid[s]), float(idx.agree[s]), int(idx.n[s])) for s in slots]
+    public = qr.sentence_ids_public(db, [h[0] for h in head])
+    entries = [QueueEntry(sid, "{}:{}".format(*public.get(sid, ("?", sid))), agree, n)
+               for sid, agree, n in head]
     return Queue(entries, total)
 
 
 def queue_annotators(db: sqlite_utils.Database) -> list[str]:
-    """Names of the annotators who labeled some sentence of the queue (filter choices)."""
+    """Names of the annotators with a label on some queued sentence (filter choices)."""
     idx = _index(db)
     with idx.lock:
-        ids = np.unique(idx.c_annot[idx.active[idx.c_slot]])
+        ids = np.unique(idx.c_annot[idx.active[idx.c_slot]]).tolist()
     names = qr.annotators_by_id(db)
-    return sorted(names[int(i)] for i in ids if int(i) in names)
-
-
-def queue_articles(db: sqlite_utils.Database, limit: int = 300
-                   ) -> list[tuple[str, str | None, int]] | None:
-    """``(external_id, title, queued sentences)`` of the articles with queued sentences,
-    most first; None when there are more than ``limit`` (the page asks for an id)."""
-    idx = _index(db)
-    with idx.lock:
-        ids, counts = np.unique(idx.article[idx.active], return_counts=True)
-    if ids.size > limit:
-        return None
-    names = qr.article_names(db, ids.tolist())
-    order = np.lexsort((ids, -counts))
-    return [(names[int(ids[i])][0], names[int(ids[i])][1], int(counts[i])) for i in order
-            if int(ids[i]) in names]
+    return sorted(names[i] for i in ids if i in names)
 
 
 def load(db: sqlite_utils.Database, sentence_id: int) -> ReviewItem:
@@ -382,7 +411,7 @@ def load(db: sqlite_utils.Database, sentence_id: int) -> ReviewItem:
         Judgement(annotator_id=r["annotator_id"], annotator=r["annotator"], status=r["status"],
                   labels=tuple(r["labels"]), flagged=r["flagged"], note=r["note"],
                   duration_ms=r["duration_ms"])
-        for r in qr.sentence_annotations(db, sentence_id))
+        for r in qr.sentence_annotations(db, [sentence_id]))
     return ReviewItem(
         sentence_id=s["id"], public_id=f"{s['external_id']}:{s['idx']}", text=s["text"],
         title=s["title"], before=s["before"], after=s["after"], judgements=judgements,
@@ -453,7 +482,7 @@ def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int
             continue
         flags = [{"annotator": r["annotator"], "note": r["note"], "labels": r["labels"],
                   "status": r["status"]}
-                 for r in qr.sentence_annotations(db, sid) if r["flagged"]]
+                 for r in qr.sentence_annotations(db, [sid]) if r["flagged"]]
         out.append({"sentence_id": sid, "public_id": f"{s['external_id']}:{s['idx']}",
                     "text": s["text"], "gold_source": gold.get(sid), "flags": flags})
     return out, len(sids)
@@ -462,3 +491,31 @@ def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int
 def gold_counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Gold labels per source (``adjudicated``, ``unanimous``, ``majority``)."""
     return qr.gold_counts(db)
+
+
+# ----------------------------------------------------------------------------- for charts
+
+
+def per_label_frame(report: dict) -> pd.DataFrame:
+    """``label, alpha, n`` rows from ``reliability.report``'s ``per_label`` (alpha NaN
+    when not defined)."""
+    rows = [(lab, np.nan if v.get("alpha") is None else v["alpha"], v.get("n", 0))
+            for lab, v in report.get("per_label", {}).items()]
+    return pd.DataFrame(rows, columns=["label", "alpha", "n"])
+
+
+def kappa_pairs_frame(report: dict) -> pd.DataFrame:
+    """``a, b, kappa`` for every ordered pair of annotators (both directions, so a
+    heatmap is symmetric; NaN when not defined) from the report's ``cohen_kappa``."""
+    rows = []
+    for key, kappa in report.get("cohen_kappa", {}).items():
+        a, b = key.split("|", 1)
+        value = np.nan if kappa is None else kappa
+        rows += [(a, b, value), (b, a, value)]
+    return pd.DataFrame(rows, columns=["a", "b", "kappa"])
+
+
+def confusion_long(frame: pd.DataFrame) -> pd.DataFrame:
+    """A confusion matrix (rows = first annotator's labels) as ``row, column, count``."""
+    long = frame.rename_axis(index="row", columns="column").stack().rename("count")
+    return long.reset_index()

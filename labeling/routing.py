@@ -125,7 +125,8 @@ def apply_config(db: sqlite_utils.Database, cfg: Any) -> dict[str, int]:
         old = db_settings.get(conn, "config") or {}  # type: ignore[arg-type]
         targets_changed = reordered = 0
         if _sampling(old) != _sampling(new):
-            targets_changed = q.set_targets(conn, lambda sid: target_for(sid, new))
+            targets_changed = q.set_targets(conn, lambda sid: target_for(sid, new),
+                                            only_open=True)
         if _ordering(old) != _ordering(new):
             order, seed = new["order"], new["seed"]
             reordered = q.reorder(conn, lambda sid: order_key(sid, order, seed))

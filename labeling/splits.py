@@ -71,7 +71,7 @@ def format_ratios(ratios: Sequence[float] | None) -> str:
 def unit_value(external_id: str, seed: int) -> float:
     """The article's position in ``[0, 1)``: the first 8 bytes of
     ``sha256(f"{seed}:{external_id}")`` as an unsigned integer over 2**64."""
-    digest = hashlib.sha256(f"{seed}:{external_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}:{external_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -294,3 +294,69 @@ def test_annotator_table_and_confusions(project_db, db_path):
     assert int(vs_gold.to_numpy().sum()) == expected
     assert int(np.trace(vs_gold.to_numpy())) == sum(
         1 for s, lab in mine.items() if s in gold and json.loads(gold[s]) == [lab])
+
+
+# ----------------------------------------------------------------------------- data layer
+
+
+def cells_of(table) -> dict[tuple[int, str], object]:
+    """{(sentence id, annotator): category} of a LabelTable."""
+    out = {}
+    rows, cols = np.nonzero(table.matrix >= 0)
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        out[(int(table.unit_ids[r]), table.annotators[c])] = table.categories[
+            table.matrix[r, c]]
+    return out
+
+
+def expected_cells(db) -> dict[tuple[int, str], object]:
+    return {(sid, name): lab for sid, u in units_from_db(db).items() for name, lab in u.items()}
+
+
+@pytest.mark.parametrize("path", ["packed", "plain", "rescan"])
+def test_every_read_path_gives_the_same_table(project_db, db_path, monkeypatch, path):
+    """The packed group_concat read, the plain-rows fallback (huge ids or teams) and the
+    rescan for many unexpected label strings agree with a naive read."""
+    import db.agreement_data as qad
+
+    routing.apply_config(project_db, dataclasses.replace(project.load_config(project_db),
+                                                         multi_label=True))
+    cfg = project.load_config(project_db)
+    people = [annotate.add_annotator(project_db, n)["id"] for n in ("zed", "amy", "kim")]
+    sids = [r[0] for r in project_db.execute(
+        "SELECT id FROM sentences WHERE kind = 'content' ORDER BY id")]
+    rng = np.random.default_rng(5)
+    for sid in sids:
+        for who in rng.choice(people, 2, replace=False):
+            k = int(rng.integers(1, 3))
+            annotate.save(project_db, int(who), sid, cfg,
+                          labels=list(rng.choice(LABELS, k, replace=False)))
+    if path == "plain":
+        monkeypatch.setattr(qad, "_ANN_BITS", 1)  # 3 annotators no longer fit: fallback
+    if path == "rescan":
+        monkeypatch.setattr(qad, "_RESCAN_AFTER", 0)
+    reliability.clear_cache()
+    table = reliability.label_table(project_db)
+    got = cells_of(table)
+    want = {k: (v if isinstance(v, frozenset) else frozenset((v,)))
+            for k, v in expected_cells(project_db).items()}
+    assert got == want
+    assert table.annotators == ["amy", "kim", "zed"]
+
+
+def test_a_label_no_longer_in_the_config_is_counted_and_noted(project_db, db_path):
+    cfg = project.load_config(project_db)
+    a = annotate.add_annotator(project_db, "a")["id"]
+    b = annotate.add_annotator(project_db, "b")["id"]
+    sids = [r[0] for r in project_db.execute(
+        "SELECT id FROM sentences WHERE kind = 'content' ORDER BY id LIMIT 4")]
+    for i, sid in enumerate(sids):
+        annotate.save(project_db, a, sid, cfg, labels=["warning" if i % 2 else "demand"])
+        annotate.save(project_db, b, sid, cfg, labels=["warning"])
+    # The project drops "warning" (labels are kept; the config no longer lists it).
+    fewer = dataclasses.replace(cfg, labels=tuple(x for x in cfg.labels if x.name != "warning"))
+    routing.apply_config(project_db, fewer)
+    out = agreement_json(db_path)
+    assert "warning" in out["labels"] and out["units"] == 4
+    assert any("outside the project's list" in n and "warning" in n for n in out["notes"])
+    assert reliability.label_table(project_db).categories[-1] == "warning"

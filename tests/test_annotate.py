@@ -72,6 +72,10 @@ def test_skip_does_not_count_and_a_label_turned_skip_gives_its_seat_back(project
     assert n_done(project_db, sid) == 0
     assert [e["action"] for e in events(project_db, sid)] == ["skip", "label", "skip"]
     assert annotate.load_item(project_db, sid, a).status == "skipped"
+    # the per-annotator label counter (kept by triggers) followed label -> skip
+    assert [p["labels"] for p in annotate.list_annotators(project_db) if p["id"] == a] == [0]
+    annotate.save(project_db, a, sid, cfg, labels=["demand"])
+    assert annotate.progress(project_db, a)["mine_total"] == 1
 
 
 def test_flag_and_note_are_saved_with_their_own_events(project_db, cfg, people):

@@ -3,6 +3,7 @@ on screen, and article text is shown literally (no markdown, LaTeX, icons or HTM
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -31,23 +32,29 @@ def _open(browser, url: str):
     return page, dialogs
 
 
-def _current(page) -> str:
+def _current(page) -> str | None:
+    """The sentence on screen; None once the all-done state replaced it."""
+    if page.locator(CURRENT).count() == 0:
+        return None
     return page.inner_text(CURRENT).strip()
 
 
-def _press_and_wait(page, key: str) -> str:
-    """Press ``key`` and wait until another sentence is shown; returns it."""
+def _press_and_wait(page, key: str) -> str | None:
+    """Press ``key`` and wait until another sentence (or the all-done state) is shown."""
     before = _current(page)
     page.keyboard.press(key)
     page.wait_for_function(
         "([sel, old]) => { const e = document.querySelector(sel);"
-        " return e !== null && e.innerText.trim() !== old; }",
+        " return e === null ? document.querySelector('.st-key-queue_done') !== null"
+        " : e.innerText.trim() !== old; }",
         arg=[CURRENT, before], timeout=15_000)
     wait_idle(page)
     return _current(page)
 
 
 def test_keyboard_labeling_lands_on_the_shown_sentences(db_path, server, browser):
+    """Label the whole seed by keyboard, with Back, relabels, skips and forwards on the
+    way; the database must hold exactly what was pressed on the sentences on screen."""
     page, dialogs = _open(browser, f"{server.url}/?annotator=kb")
     # Expected state, built only from what was on screen at each press.
     expected: dict[str, tuple[str, str | None]] = {}  # text -> (status, label)
@@ -55,8 +62,11 @@ def test_keyboard_labeling_lands_on_the_shown_sentences(db_path, server, browser
     saves = 0  # presses that must each write one label/skip event
     script = ["1", "2", "ArrowRight", "3", "4", "ArrowLeft", "5", "5", "ArrowLeft", "ArrowLeft",
               "ArrowRight", "1", "2", "3", "ArrowLeft", "ArrowRight", "4", "ArrowRight", "1"]
-    for i, key in enumerate(script):
+    keys = itertools.chain(script, itertools.cycle("12345"))  # then label the rest
+    for i, key in enumerate(itertools.islice(keys, 100)):
         text = _current(page)
+        if text is None:
+            break
         if i == 4:
             (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ROOT / "docs" / "screenshots" / "label.png"),
@@ -75,6 +85,8 @@ def test_keyboard_labeling_lands_on_the_shown_sentences(db_path, server, browser
             assert shown == prev
         if not revisit and key != "ArrowLeft":
             acted.append(text)
+    assert text is None and page.locator(".st-key-queue_done").count() == 1
+    assert len(acted) == 27  # every content sentence of the seed, each answered once
     assert not dialogs
 
     db = store.connect(db_path)
@@ -145,3 +157,27 @@ def test_article_text_is_shown_literally(db_path, browser, tmp_path):
         page.close()
     finally:
         srv.stop()
+
+
+def test_guidelines_dialog_blocks_label_keys(db_path, server, browser):
+    """G opens the guidelines; label keys do nothing while they are open; Esc closes."""
+    page, _ = _open(browser, f"{server.url}/?annotator=gl")
+    first = _current(page)
+    page.keyboard.press("g")
+    page.wait_for_selector("[role='dialog']", timeout=15_000)
+    wait_idle(page)
+    page.wait_for_timeout(300)
+    assert "Labeling guidelines" in page.inner_text("[role='dialog']")
+    page.keyboard.press("1")
+    page.wait_for_timeout(700)
+    wait_idle(page)
+    db = store.connect(db_path)
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    page.keyboard.press("Escape")
+    page.wait_for_selector("[role='dialog']", state="detached", timeout=15_000)
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    assert _press_and_wait(page, "1") != first
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    db.close()
+    page.close()

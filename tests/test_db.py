@@ -170,6 +170,23 @@ def test_write_transaction_takes_the_write_lock_up_front(tmp_path):
     other.close()
 
 
+def test_a_write_lock_held_past_the_timeout_is_a_database_error(tmp_path):
+    from db.connection import DatabaseBusy
+
+    path = tmp_path / "x.db"
+    db = store.connect(path, migrate=True)
+    db.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(str(path), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseBusy, match="busy"), store.write_transaction(db):
+            pass
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert isinstance(DatabaseBusy("x"), store.DatabaseError)
+
+
 def test_write_transaction_error_is_not_its_own_cause(tmp_path):
     # regression: `raise _translate(exc) from exc` made an untranslated error its own cause
     db = store.connect(tmp_path / "x.db", migrate=True)

@@ -293,7 +293,7 @@ def test_bad_file_names_the_line_and_changes_nothing(seeded, duplicate_text, db_
 
 
 def test_every_bad_line_is_listed(seeded, db_path, tmp_path):
-    db, ids, _ = seeded
+    _db, ids, _ = seeded
     path = write(tmp_path, "e.csv", "sentence_id,annotator,label\n"
                  f"{ids[0]},ann,threat\n{ids[1]},ann,demand\n{SEED_ID}:777,ann,none\n")
     result = run(db_path, "import-annotations", path)

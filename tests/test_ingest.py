@@ -328,6 +328,81 @@ def test_same_id_with_different_text_is_an_error(db, db_path, tmp_path):
     assert dump(db_path) == before
 
 
+def _stale_first_lookup(monkeypatch):
+    """Make the pre-lock lookup see an empty database, as if another import stored its
+    rows between that lookup and this import's write transaction."""
+    import db.articles as q
+
+    real = q.existing_keys
+    calls = []
+
+    def stale(db, keys):
+        calls.append(1)
+        if len(calls) == 1:
+            return set(), set()
+        return real(db, keys)
+
+    monkeypatch.setattr(q, "existing_keys", stale)
+    return calls
+
+
+def test_text_stored_meanwhile_by_another_import_is_a_duplicate(db, tmp_path, monkeypatch):
+    # regression: the UNIQUE(sha256) constraint failed the transaction with a traceback
+    import_paths(db, [write(tmp_path / "x" / "a.txt", ARTICLE)])
+    write(tmp_path / "y" / "a-copy.txt", ARTICLE)
+    write(tmp_path / "y" / "b.txt", OTHER)
+    calls = _stale_first_lookup(monkeypatch)
+    report = import_paths(db, [tmp_path / "y" / "a-copy.txt"], skip_bad=True)
+    assert len(calls) == 2
+    assert (report.articles_added, report.articles_skipped_duplicate) == (0, 1)
+    calls.clear()
+    report = import_paths(db, [tmp_path / "y" / "b.txt"])
+    assert report.articles_added == 1
+    assert sorted(a["external_id"] for a in articles(db)) == ["a", "b"]
+
+
+def test_id_stored_meanwhile_with_another_text_is_an_error(db, db_path, tmp_path, monkeypatch):
+    import_paths(db, [write(tmp_path / "x" / "story.txt", ARTICLE)])
+    before = dump(db_path)
+    _stale_first_lookup(monkeypatch)
+    with pytest.raises(IngestError, match="id 'story' already exists"):
+        import_paths(db, [write(tmp_path / "y" / "story.txt", OTHER)])
+    assert dump(db_path) == before
+
+
+def test_concurrent_imports_of_the_same_files(db_path, tmp_path):
+    """Two imports of one folder at once: each text stored once, no error."""
+    import threading
+
+    project.init(db_path, seed=False).close()
+    for i in range(40):
+        write(tmp_path / "c" / f"s{i:02d}.txt", f"Story {i} was filed on Monday. Talks went on.")
+    reports, errors = [], []
+    start = threading.Barrier(2)
+
+    def run():
+        conn = store.connect(db_path)
+        try:
+            start.wait()
+            reports.append(import_paths(conn, [tmp_path / "c"]))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(r.articles_added for r in reports) == 40
+    assert sum(r.articles_skipped_duplicate for r in reports) == 40
+    conn = sqlite3.connect(str(db_path))
+    assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 40
+    conn.close()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -366,6 +441,46 @@ def test_bad_file_names_file_and_line_and_writes_nothing(db, db_path, tmp_path, 
         import_paths(db, [path])
     assert "\n" not in str(info.value)
     assert dump(db_path) == before
+
+
+JSONL_CASES = {
+    "good": b'{"id": "a", "text": "Caf\xc3\xa9 talks."}\r\n\n{"id": "b", "text": "More."}',
+    "bom": b'\xef\xbb\xbf{"id": "a", "text": "With a BOM."}\n',
+    "utf16": b"\xff\xfe" + '{"id": "a", "text": "UTF-16 \u201cquotes\u201d."}\n'.encode("utf-16-le"),
+    "latin1": b'{"text": "fine"}\n{"text": "Gen\xe8ve"}\n',
+    "nul": b'{"text": "fine"}\n{"text": "a"}\x00\n',
+    "gzip": b"\x1f\x8b\x08\x00" + b"\x00" * 20,
+    "empty": b"",
+    "blank": b"\n  \n\r\n",
+    "array-late": b"\n\n  [1, 2]\n",
+    "broken": b'{"text": "fine"}\n{"text": \n{"text": "also fine"}\n',
+}
+
+
+def _outcome(path: Path):
+    try:
+        return [a.__dict__ if isinstance(a, ingest.Article) else ("row error", str(a))
+                for a in ingest.read_file(path)]
+    except IngestError as exc:
+        return ("file error", exc.line, exc.message)
+
+
+@pytest.mark.parametrize("case", sorted(JSONL_CASES))
+def test_jsonl_read_line_by_line_equals_whole_file_read(tmp_path, case):
+    """.jsonl is streamed (memory); a file of unknown extension sniffed as JSON Lines is
+    decoded whole. Both must give the same articles and the same errors."""
+    data = JSONL_CASES[case]
+    streamed = _outcome(write(tmp_path / "a" / "x.jsonl", data))
+    whole = _outcome(write(tmp_path / "b" / "x.data", data))
+    if case in ("gzip", "empty", "blank", "nul", "latin1"):
+        assert streamed[0] == "file error"
+
+    def strip(o):  # the two files differ only in their folder and extension
+        return json.loads(json.dumps(o, default=str).replace(str(tmp_path / "a" / "x.jsonl"), "P")
+                          .replace(str(tmp_path / "b" / "x.data"), "P"))
+    if case == "array-late":
+        assert streamed[:2] == ("file error", 3) and "JSON array" in streamed[2]
+    assert strip(streamed) == strip(whole)
 
 
 @pytest.mark.parametrize("name,make", [
@@ -496,6 +611,18 @@ def test_a_helper_that_dies_changes_nothing(tmp_path, monkeypatch):
     broken = _import_into(tmp_path / "broken.db", data)
     assert broken.as_dict() == serial.as_dict()
     assert _sentence_table(tmp_path / "broken.db") == _sentence_table(tmp_path / "serial.db")
+
+
+def test_a_helper_that_hangs_is_killed_and_replaced(tmp_path, monkeypatch):
+    data = _synthetic_jsonl(tmp_path / "big.jsonl", 1_500)
+    serial = _import_into(tmp_path / "serial.db", data)
+    monkeypatch.setattr(ingest, "_HELPER", "import time; time.sleep(600)")
+    monkeypatch.setattr(ingest, "_HELPER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(ingest, "PARALLEL_MIN_CHARS", 1_000)
+    monkeypatch.setattr(ingest, "_CHUNK_CHARS", 20_000)
+    hung = _import_into(tmp_path / "hung.db", data)
+    assert hung.as_dict() == serial.as_dict()
+    assert _sentence_table(tmp_path / "hung.db") == _sentence_table(tmp_path / "serial.db")
 
 
 # --------------------------------------------------------------------------- routing columns

@@ -289,6 +289,19 @@ def test_overlap_two_third_annotator_gets_nothing(project_db):
                               "AND n_done = 2").fetchone()[0] == SEED_CONTENT
 
 
+def test_third_annotator_gets_only_open_seats(project_db):
+    """Overlap 2: sentences done by two people, or held by two live leases, are not
+    offered to a third."""
+    alice, bob = open_app("alice"), open_app("bob")
+    for _ in range(5):
+        press(alice, "label_demand")
+        press(bob, "label_warning")
+    texts = [s["text"] for s in content_sentences(project_db)]
+    assert shown(alice) == shown(bob) == texts[5]  # both hold a lease on it
+    carol = open_app("carol")
+    assert shown(carol) == texts[6]
+
+
 def test_quota_reached_moves_on(project_db):
     at = open_app("alice")
     first = shown(at)

@@ -332,11 +332,11 @@ def test_concurrent_annotators_never_exceed_target_nor_repeat(empty_db, db_path,
 # ----------------------------------------------------------------------------- query plans
 
 
-def test_hot_path_uses_indexes_only(empty_db):
+def test_hot_path_and_page_reads_use_indexes_only(empty_db):
     build_corpus(empty_db, 3000, per_article=30)
     empty_db.execute("ANALYZE")
     plans = q.query_plans(empty_db)
-    assert set(plans) == set(q.HOT_PATH)
+    assert set(plans) == set(q.HOT_PATH) | set(q.PAGE_READS)
     for name, lines in plans.items():
         for line in lines:
             bare_scan = line.startswith("SCAN") and not any(
@@ -345,6 +345,7 @@ def test_hot_path_uses_indexes_only(empty_db):
     assert plans_ok(plans)
     assert any("sentences_open" in line for line in plans["next_open"])
     assert not any(line.startswith("SCAN") for line in plans["next_open"])  # a range search
+    assert "COVERING INDEX" in plans["mine_today"][0]  # no row lookups per label today
     # the check itself can fail: a query without an index is caught
     assert not plans_ok({"x": ["SCAN sentences"]})
 
@@ -369,10 +370,3 @@ def test_progress_counters_follow_imports_labels_config_and_deletes(empty_db):
     build_corpus(empty_db, 5, per_article=5, prefix="last")  # reuses id 149..
     assert_counts_exact(empty_db)
     assert q.project_progress(empty_db)["content_sentences"] == 153
-
-
-def test_progress_reads_one_row_and_the_highest_id(empty_db):
-    for sql in ("SELECT counted_to, content, complete FROM project_counts WHERE id = 1",
-                "SELECT coalesce(max(id), 0) FROM sentences"):
-        plan = [r[3] for r in empty_db.execute("EXPLAIN QUERY PLAN " + sql)]
-        assert not any(line.startswith("SCAN") for line in plan), plan

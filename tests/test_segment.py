@@ -139,10 +139,12 @@ def test_seed_offsets_point_into_the_text():
     assert spans[2] == Span(277, 302, B)  # "Geneva = Associated Press" after the caption
 
 
-def test_span_is_frozen():
-    span = Span(0, 1, C)
-    with pytest.raises(AttributeError):
-        span.start = 5  # type: ignore[misc]
+def test_spans_are_frozen_values():
+    made = segment("Talks ended.")[0]  # built without __init__, for speed
+    assert made == Span(0, 12, C) and hash(made) == hash(Span(0, 12, C))
+    for span in (made, Span(0, 1, C)):
+        with pytest.raises(AttributeError):
+            span.start = 5  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ except export.OptionError as exc:
     st.error(str(exc))
     st.stop()
 
-st.code(options.command("export"), language=None)
+st.code(options.command("export"), language=None, wrap_lines=True)
 
 if st.button("Preview", key="export_preview_button", type="primary"):
     with st.status("Building the preview…", expanded=True) as status:

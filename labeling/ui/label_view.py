@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import html
 import time
+from typing import NamedTuple
 
+import sqlite_utils
 import streamlit as st
 
 from labeling import annotate
+from labeling.config import ProjectConfig
 from labeling.navigator import Navigator
 from labeling.ui import common
 
@@ -33,13 +36,16 @@ _CURRENT_STYLE = ("font-size:1.45rem;line-height:1.5;padding:.8rem 1rem;border-r
 _CONTEXT_STYLE = "color:#888;font-size:.95rem;min-height:1.4em"
 
 
-def _ctx():
-    """(db, cfg, person) for callbacks, which run before the page script."""
-    db = common.session_db()
-    return db, common.project_config(db), ss["person"]
+class _Press(NamedTuple):
+    """What a button callback works with (callbacks run before the page script)."""
+
+    db: sqlite_utils.Database
+    cfg: ProjectConfig
+    person: dict
+    nav: Navigator
 
 
-def _nav(db, person: dict) -> Navigator:
+def _nav(db: sqlite_utils.Database, person: dict) -> Navigator:
     """This session's navigator for the signed-in annotator (new if the name changed)."""
     nav = ss.get("lp_nav")
     if nav is None or nav.owner != person["id"]:
@@ -48,21 +54,25 @@ def _nav(db, person: dict) -> Navigator:
     return nav
 
 
-def _live(sid: int | None):
-    """(db, cfg, person, nav) when a press rendered for ``sid`` is for the sentence
-    shown now, in the server's state and on the user's screen; else None (dropped)."""
-    db, cfg, person = _ctx()
-    nav = _nav(db, person)
-    if nav.is_stale(sid):
+def _live(sid: int | None) -> _Press | None:
+    """The press's context when a press rendered for ``sid`` is for the sentence shown
+    now, in the server's state and on the user's screen; else None (dropped)."""
+    person = ss.get("person")
+    if person is None:
         return None
-    return db, cfg, person, nav
+    db = common.session_db()
+    nav = _nav(db, person)
+    if nav.is_stale(sid) or ss.get(SHOWN) != _token(sid):
+        return None
+    return _Press(db, common.project_config(db), person, nav)
 
 
 def _token(sid: int | None) -> str:
     return "" if sid is None else str(sid)
 
 
-def _save(live, sid: int, action: str, labels=()) -> bool:
+def _save(live: _Press, sid: int, action: str, labels: list[str] | tuple[str, ...] = ()
+          ) -> bool:
     """Save the shown sentence with the pending flag/note; False if it was not saved."""
     db, cfg, person, nav = live
     flagged = bool(ss.get("lp_flag"))
@@ -84,7 +94,7 @@ def _save(live, sid: int, action: str, labels=()) -> bool:
 def _on_label(sid: int, name: str) -> None:
     if (live := _live(sid)) is None:
         return
-    if live[1].multi_label:
+    if live.cfg.multi_label:
         sel = ss["lp_selected"]
         ss["lp_selected"] = [x for x in sel if x != name] if name in sel else sel + [name]
     else:
@@ -99,7 +109,7 @@ def _on_submit(sid: int) -> None:
 def _on_skip(sid: int) -> None:
     if (live := _live(sid)) is None:
         return
-    nav = live[3]
+    nav = live.nav
     if not nav.revisiting:
         _save(live, sid, "skip")
         return
@@ -117,7 +127,7 @@ def _on_skip(sid: int) -> None:
 
 def _on_back(sid: int | None) -> None:
     if (live := _live(sid)) is not None:
-        live[3].back()
+        live.nav.back()
 
 
 def _on_flag(sid: int) -> None:
@@ -146,7 +156,7 @@ def _text_block(key: str, text: str | None, style: str) -> None:
         st.html(f'<div style="{style}">{html.escape(text or "")}</div>')
 
 
-def _progress(db, person: dict) -> dict:
+def _progress(db: sqlite_utils.Database, person: dict) -> dict:
     p = annotate.progress(db, person["id"])
     share = p["complete"] / p["content_sentences"] if p["content_sentences"] else 0.0
     st.progress(min(1.0, share), text=f"You: {p['mine_today']:,} today · {p['mine_total']:,} "
@@ -155,7 +165,8 @@ def _progress(db, person: dict) -> dict:
     return p
 
 
-def _current_item(db, cfg, person: dict, nav: Navigator):
+def _current_item(db: sqlite_utils.Database, cfg: ProjectConfig, person: dict,
+                  nav: Navigator) -> annotate.Item | None:
     """The item to show (routing picks one when none is set); resets the pending
     flag, note and selection whenever another sentence comes on screen."""
     if nav.current is None:

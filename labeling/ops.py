@@ -1,0 +1,322 @@
+"""Operations: back up a live project, and check that a database is consistent.
+
+``backup`` copies the database while people label (SQLite's online backup API from one
+read snapshot; see ``db.ops.backup``), into a temporary file next to the destination
+that is verified with ``PRAGMA integrity_check`` and only then renamed into place, so
+a failed or interrupted backup never leaves a half-written file under the name asked for.
+
+``check`` runs ``PRAGMA integrity_check`` and ``foreign_key_check``, compares the schema
+with the one this version of Parley creates, and tests the invariants the write path
+keeps (``db.ops.INVARIANTS``): one current annotation per (sentence, annotator), no
+sentence over its target, ``n_done`` and the progress counters exact, every annotation
+backed by its event, gold only for existing sentences, articles stored whole.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+import db as store
+import db.migrations as migrations_mod
+import db.ops as q
+
+
+class OpsError(Exception):
+    """An operation that cannot be done as asked (the message says why)."""
+
+
+# ----------------------------------------------------------------------------- opening
+
+
+def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
+    """Open a project database that must already exist (never create one, never migrate:
+    a backup or a check must not change what it looks at)."""
+    p = Path(path)
+    if str(path) != ":memory:" and not p.is_file():
+        raise OpsError(f"{path}: no such database file")
+    try:
+        return store.connect(p)
+    except store.DatabaseError as exc:
+        raise OpsError(str(exc)) from None
+
+
+# ----------------------------------------------------------------------------- backup
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    """What ``backup`` wrote; ``as_dict`` is the CLI's ``--json`` object."""
+
+    source: str
+    destination: str
+    pages: int
+    bytes: int
+    seconds: float
+    integrity_check: str
+    counts: dict[str, int]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def backup(source: str | os.PathLike, dest: str | os.PathLike, *, force: bool = False,
+           pages: int = 1024, pause: float = 0.01) -> BackupReport:
+    """Copy the database at ``source`` to ``dest`` while it is in use.
+
+    ``dest`` may be an existing folder: the copy is then named
+    ``<source name>-<UTC time>.db`` inside it. An existing file is replaced only with
+    ``force``. The copy must pass ``PRAGMA integrity_check`` before it takes the name.
+    """
+    started = time.monotonic()
+    src_path = Path(source)
+    dest_path = Path(dest)
+    if dest_path.is_dir():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        dest_path = dest_path / f"{src_path.stem}-{stamp}.db"
+    if not dest_path.parent.is_dir():
+        raise OpsError(f"{dest_path}: the folder {dest_path.parent} does not exist")
+    if dest_path.exists() and not force:
+        raise OpsError(f"{dest_path} already exists; choose another name or use --force "
+                       "to replace it")
+    if src_path.is_file() and dest_path.exists() and dest_path.samefile(src_path):
+        raise OpsError(f"{dest_path} is the database itself; choose another destination")
+    db = open_existing(src_path)
+    tmp = dest_path.with_name(f".{dest_path.name}.partial-{os.getpid()}")
+    try:
+        _remove_db_files(tmp)
+        try:
+            target = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                n_pages = q.backup(db.conn, target, pages=pages, pause=pause)
+            finally:
+                target.close()
+            problems, counts = _verify(tmp)
+        except sqlite3.Error as exc:
+            raise OpsError(_storage_message(exc, dest_path)) from None
+        except OSError as exc:
+            raise OpsError(f"{dest_path}: cannot write the copy ({exc.strerror or exc})"
+                           ) from None
+        if problems:
+            raise OpsError(f"{dest_path}: the copy failed its integrity check "
+                           f"({'; '.join(problems[:3])}); nothing was written")
+        _fsync(tmp)
+        if force:
+            # A stale -wal next to the old file would be replayed into the new copy.
+            _remove_db_files(dest_path, main=False)
+        os.replace(tmp, dest_path)
+        _fsync(dest_path.parent)
+    finally:
+        db.close()
+        _remove_db_files(tmp)
+    return BackupReport(source=str(src_path), destination=str(dest_path), pages=n_pages,
+                        bytes=dest_path.stat().st_size,
+                        seconds=round(time.monotonic() - started, 3),
+                        integrity_check="ok", counts=counts)
+
+
+def _verify(path: Path) -> tuple[list[str], dict[str, int]]:
+    """Integrity problems and table counts of a finished copy (opened read-only, so
+    that checking it creates no -wal/-shm files beside it)."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        problems = q.integrity_problems(conn)
+        counts = q.table_counts(conn) if not problems else {}
+    finally:
+        conn.close()
+    return problems, counts
+
+
+def _storage_message(exc: sqlite3.Error, dest: Path) -> str:
+    msg = str(exc)
+    if "full" in msg.lower():
+        return f"{dest}: the disk is full; no backup was written"
+    return f"{dest}: the backup failed ({msg}); no backup was written"
+
+
+def _remove_db_files(path: Path, *, main: bool = True) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if suffix == "" and not main:
+            continue
+        try:
+            os.remove(f"{path}{suffix}")
+        except FileNotFoundError:
+            pass
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk; best effort where unsupported."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ----------------------------------------------------------------------------- check
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: how many rows break it, and a few of them."""
+
+    check: str
+    count: int
+    message: str
+    examples: list[dict] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        shown = "; ".join(", ".join(f"{k}={v!r}" for k, v in ex.items())
+                          for ex in self.examples[:3])
+        return f"{self.check}: {self.count} × {self.message}" + (f" (e.g. {shown})" if shown else "")
+
+
+@dataclass
+class CheckReport:
+    """The result of :func:`check`; ``as_dict`` is the CLI's ``--json`` object."""
+
+    problems: list[Problem]
+    checks: list[str]
+    info: dict
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "problems": [asdict(p) for p in self.problems],
+                "checks": list(self.checks), "info": dict(self.info)}
+
+
+def check(db: sqlite_utils.Database, *, quick: bool = False,
+          now: float | None = None) -> CheckReport:
+    """Check ``db`` for storage damage and broken invariants; changes nothing.
+
+    ``quick`` uses ``PRAGMA quick_check`` (no index cross-check) instead of
+    ``integrity_check``. Expired leases are not a problem (the next request purges or
+    ignores them): their number is reported in ``info``.
+    """
+    now = time.time() if now is None else now
+    problems: list[Problem] = []
+    checks: list[str] = []
+    info: dict = {}
+
+    def run(name: str, fn) -> None:
+        checks.append(name)
+        try:
+            fn()
+        except sqlite3.DatabaseError as exc:  # a damaged file fails the query itself
+            problems.append(Problem(name, 1, f"the check itself failed: {exc}"))
+
+    def integrity() -> None:
+        msgs = q.integrity_problems(db, quick=quick)
+        if msgs:
+            problems.append(Problem("integrity", len(msgs), "PRAGMA integrity_check: damage "
+                                    "in the database file", [{"message": m} for m in msgs[:5]]))
+
+    def foreign_keys() -> None:
+        rows = q.foreign_key_problems(db)
+        if rows:
+            problems.append(Problem(
+                "foreign_keys", len(rows), "a row that refers to a missing row",
+                [dict(zip(("table", "rowid", "parent", "fk"), r)) for r in rows[:5]]))
+
+    def schema() -> None:
+        info.update(_schema_info(db, problems))
+
+    conn = db.conn
+    own = not conn.in_transaction
+    if own:  # one read snapshot for every query: a live project gives no false alarms
+        conn.execute("BEGIN")
+    try:
+        _run_all(db, run, integrity, foreign_keys, schema, info, problems, now)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("COMMIT")
+    return CheckReport(problems=problems, checks=checks, info=info)
+
+
+def _run_all(db, run, integrity, foreign_keys, schema, info, problems, now) -> None:
+    run("integrity", integrity)
+    run("foreign_keys", foreign_keys)
+    run("schema", schema)
+    for inv in q.INVARIANTS:
+        def invariant(inv=inv) -> None:
+            try:
+                count, rows = q.offending_rows(db, inv)
+            except sqlite3.OperationalError as exc:
+                if "no such" in str(exc):  # an old schema: the schema check reports it
+                    info.setdefault("skipped", []).append(inv.name)
+                    return
+                raise
+            if count:
+                problems.append(Problem(inv.name, count, inv.message,
+                                        [dict(zip(inv.columns, r)) for r in rows]))
+        run(inv.name, invariant)
+
+    def leases() -> None:
+        info.update(q.lease_counts(db, now))
+
+    run("leases", leases)
+    try:
+        info["counts"] = q.table_counts(db)
+    except sqlite3.DatabaseError:
+        pass
+
+
+def check_file(path: str | os.PathLike, *, quick: bool = False) -> CheckReport:
+    """:func:`check` on the database file at ``path`` (which must exist). A file too
+    damaged to open at all is reported as an integrity problem, not raised."""
+    p = Path(path)
+    if not p.is_file():
+        raise OpsError(f"{path}: no such database file")
+    try:
+        db = store.connect(p)
+    except store.DatabaseError as exc:
+        return CheckReport(problems=[Problem("integrity", 1, f"the database cannot be "
+                                             f"opened: {exc}")], checks=["integrity"], info={})
+    try:
+        return check(db, quick=quick)
+    finally:
+        db.close()
+
+
+def _schema_info(db: sqlite_utils.Database, problems: list[Problem]) -> dict:
+    """Compare with the schema a new database gets; pending migrations are a problem
+    (any project command applies them)."""
+    pending = [m.name for m in migrations_mod.migrations.pending(db)]
+    out = {"schema_version": migrations_mod.SCHEMA_VERSION - len(pending),
+           "current_schema_version": migrations_mod.SCHEMA_VERSION}
+    if pending:
+        problems.append(Problem(
+            "schema", len(pending), "a schema migration not yet applied (any command that "
+            "opens the project, e.g. `python -m labeling init`, applies it)",
+            [{"migration": name} for name in pending]))
+        return out
+    fresh = store.connect(":memory:", migrate=True)
+    try:
+        want = q.schema(fresh)
+    finally:
+        fresh.close()
+    have = q.schema(db)
+    diffs = ([{"object": f"{k[0]} {k[1]}", "difference": "missing"}
+              for k in sorted(want.keys() - have.keys())]
+             + [{"object": f"{k[0]} {k[1]}", "difference": "unexpected"}
+                for k in sorted(have.keys() - want.keys())]
+             + [{"object": f"{k[0]} {k[1]}", "difference": "changed"}
+                for k in sorted(want.keys() & have.keys()) if want[k] != have[k]])
+    if diffs:
+        problems.append(Problem("schema", len(diffs), "a table, index or trigger that differs "
+                                "from the schema this version of Parley creates", diffs[:5]))
+    return out
