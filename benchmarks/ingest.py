@@ -107,7 +107,7 @@ def _watch_rss(pid: int, stop: threading.Event, peak: list[float]) -> None:
         except psutil.Error:
             return
         peak[0] = max(peak[0], total / 2**20)
-        stop.wait(0.02)
+        stop.wait(0.05)
 
 
 def run(n_sentences: int, seed: int = 0, profile: str | None = None) -> dict:

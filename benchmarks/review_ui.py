@@ -7,7 +7,8 @@ Prints JSON.
 ``--db`` is copied first (the benchmark writes adjudications); build one with
 ``python -m benchmarks.labeling_db --sentences 1000000 --db PATH --iterations 1``.
 Target (issue 4): review page load <= 1 s at 1M sentences / 3M annotations with the
-caches keyed by the data version.
+caches keyed by the data version. ``data_page_load_s`` (a light page of the same server)
+is the baseline a browser page load costs on this machine.
 """
 
 from __future__ import annotations
@@ -68,6 +69,17 @@ def measure(path: str, presses: int) -> dict:
                 page, t = _load(browser, url)
                 warm.append(t)
                 page.close()
+            # Baseline: the same server's Data page (no agreement, no queue), to tell the
+            # review page's own cost from the browser's and the machine's.
+            baseline = []
+            for _ in range(3):
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                t0 = time.perf_counter()
+                page.goto(f"{srv.url}/data?annotator=bench-rita")
+                page.wait_for_selector("[data-testid='stHeading']", timeout=300_000)
+                _idle(page)
+                baseline.append(time.perf_counter() - t0)
+                page.close()
             page, _ = _load(browser, url)
             page.wait_for_timeout(500)
             times = []
@@ -86,6 +98,7 @@ def measure(path: str, presses: int) -> dict:
             browser.close()
         rss = psutil.Process(srv.proc.pid).memory_info().rss / 2**20
         out = {"first_load_s": round(cold, 2), "warm_load_s": [round(t, 2) for t in warm],
+               "data_page_load_s": [round(t, 2) for t in baseline],
                "press_to_next_ms": {"p50": round(statistics.median(times), 1),
                                     "max": round(max(times), 1), "n": len(times)},
                "server_rss_mb": round(rss)}

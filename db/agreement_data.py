@@ -1,18 +1,24 @@
 """Reads behind the agreement report: labeled annotations as numpy code arrays.
 
-The report needs every labeled (sentence, annotator, labels) cell. At 3M annotations,
-building Python tuples per row costs seconds, so the query returns *one integer per
-cell* with the label already mapped to a small code in SQL (a ``CASE`` over the label
-strings the caller expects, e.g. ``'["demand"]'``); rows whose label string is not one
-of them (label sets, labels no longer in the config) are fetched again as text by a
-second, usually empty, query. Units are sentences by database id, never by text.
+The report needs every labeled (sentence, annotator, labels) cell. At 3M annotations a
+Python tuple per row costs seconds, so each row becomes *one integer* in SQL
+(sentence id | annotator id | label code, the label mapped by a ``CASE`` over the label
+strings the caller expects, e.g. ``'["demand"]'``); SQLite joins a range of sentence ids
+into one ``group_concat`` string and numpy parses it in C. Ranges are read by one thread
+per core on their own connections, checked to share one snapshot. Rows whose label string
+is not expected (label sets, labels no longer in the config) are fetched again as text by
+a second, usually empty, query. Units are sentences by database id, never by text.
+Measured by ``benchmarks/agreement.py``.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +30,8 @@ import sqlite_utils
 _CODE_BITS = 8
 _ANN_BITS = 11
 _MAX_PACKED_SID = 2 ** (63 - _CODE_BITS - _ANN_BITS) - 1
-_CHUNK = 250_000  # sentence-id range per group_concat chunk (bounds the string size)
+_CHUNK = 50_000  # sentence ids per group_concat chunk: bounds the string (memory)
+_WORKERS = max(1, min(4, os.cpu_count() or 1))  # reader threads for large tables
 _RESCAN_AFTER = 20_000  # more rows with unexpected label strings: code them in SQL too
 
 
@@ -32,8 +39,9 @@ _RESCAN_AFTER = 20_000  # more rows with unexpected label strings: code them in 
 class LabeledCells:
     """Every labeled annotation as parallel arrays (one entry per cell).
 
-    ``sentence_ids``: int64, ascending (cells of a sentence are adjacent);
-    ``annotator_ids``: int64; ``codes``: int64 indexes into ``label_json``, the distinct
+    ``sentence_ids``: int32 (int64 past 2**31), ascending (cells of a sentence are adjacent, annotators
+    ascending within it); ``annotator_ids``: signed integers (int32 or int64);
+    ``codes``: signed integers, indexes into ``label_json`` (-1: no label), the distinct
     stored JSON label strings (the ``known`` ones first, in the order given).
     """
 
@@ -94,12 +102,10 @@ def _labeled_cells(conn: sqlite3.Connection, known: Sequence[str]) -> LabeledCel
 
         def scan(codes_for: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if packable:
-                sids, slots, codes = _packed(conn, _case(codes_for), max_sid, ann_ids)
-                aids = ann_ids[slots] if ann_ids.size else slots
+                sids, aids, codes = _packed(conn, _case(codes_for), max_sid, ann_ids)
             else:  # huge ids or teams: plain rows, slower, same result
                 sids, aids, codes = _plain(conn, _case(codes_for))
-            ds, da = np.diff(sids), np.diff(aids)
-            if not bool(np.all((ds > 0) | ((ds == 0) & (da > 0)))):
+            if not _in_order(sids, aids):
                 # group_concat follows the primary-key scan; should a plan ever differ, sort
                 # (callers and _other_labels rely on (sentence, annotator) order).
                 order = np.lexsort((aids, sids))
@@ -132,39 +138,122 @@ def _labeled_cells(conn: sqlite3.Connection, known: Sequence[str]) -> LabeledCel
     return LabeledCells(sids, aids, codes, label_json)
 
 
+def _in_order(sids: np.ndarray, aids: np.ndarray) -> bool:
+    """Whether cells are strictly ascending by (sentence id, annotator id); builds only
+    boolean temporaries (memory: a 3M-cell table is read on a server)."""
+    if sids.size < 2:
+        return True
+    if not bool(np.all(sids[1:] >= sids[:-1])):
+        return False
+    same = np.flatnonzero(sids[1:] == sids[:-1])
+    return bool(np.all(aids[same + 1] > aids[same]))
+
+
 def _packed(conn: sqlite3.Connection, case: str, max_sid: int,
             ann_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One integer per cell, concatenated by SQLite and parsed by numpy in C (no Python
-    object per row): the fast path."""
-    # annotator id -> slot (rank), computed in SQL with a CASE as well
-    if ann_ids.size:
-        slot = "CASE annotator_id " + " ".join(
+    object per row): the fast path. Returns (sentence ids, annotator ids, codes)."""
+    direct = not ann_ids.size or int(ann_ids.max()) < 2**_ANN_BITS
+    if direct:  # ids fit in the annotator bits as they are (a CASE per row costs ~10%)
+        ann = "annotator_id"
+    else:  # annotator id -> rank, in SQL
+        ann = "CASE annotator_id " + " ".join(
             f"WHEN {int(a)} THEN {i}" for i, a in enumerate(ann_ids.tolist())) + " END"
-    else:
-        slot = "0"
-    packed = _scan(conn, f"(sentence_id << {_ANN_BITS + _CODE_BITS}) | (({slot}) << "
-                         f"{_CODE_BITS}) | ({case})", "status = 'labeled'", max_sid)
-    sids = packed >> (_ANN_BITS + _CODE_BITS)
-    slots = (packed >> _CODE_BITS) & (2**_ANN_BITS - 1)
-    codes = packed & (2**_CODE_BITS - 1)
-    return sids, slots, codes
+
+    sid_type = np.int32 if max_sid < 2**31 else np.int64
+
+    def unpack(packed: np.ndarray) -> tuple[np.ndarray, ...]:
+        codes = (packed & (2**_CODE_BITS - 1)).astype(np.int32)
+        np.right_shift(packed, _CODE_BITS, out=packed)
+        slots = (packed & (2**_ANN_BITS - 1)).astype(np.int32)
+        np.right_shift(packed, _ANN_BITS, out=packed)
+        return packed.astype(sid_type), (slots if direct else ann_ids[slots]), codes
+
+    sids, aids, codes = _scan(conn, f"(sentence_id << {_ANN_BITS + _CODE_BITS}) | (({ann}) "
+                                    f"<< {_CODE_BITS}) | ({case})", "status = 'labeled'",
+                              max_sid, unpack)
+    return sids, aids, codes
 
 
-def _scan(conn: sqlite3.Connection, expr: str, where: str, max_sid: int) -> np.ndarray:
-    """``expr`` (a non-negative integer expression) for every annotation row matching
-    ``where``, in (sentence_id, annotator_id) order, as an int64 array.
+Unpack = Callable[[np.ndarray], tuple[np.ndarray, ...]]
+
+
+def _scan(conn: sqlite3.Connection, expr: str, where: str, max_sid: int,
+          unpack: Unpack) -> tuple[np.ndarray, ...]:
+    """``unpack`` of ``expr`` (a non-negative integer expression) over every annotation
+    row matching ``where``, in (sentence_id, annotator_id) order.
 
     SQLite concatenates the values of a sentence-id range into one string and numpy parses
-    it in C: ~10x cheaper than building a Python tuple per row. Ranges walk the primary key.
+    it in C: ~10x cheaper than building a Python tuple per row. Ranges walk the primary key
+    and are unpacked one at a time into the (smaller) final arrays, which bounds memory.
+    On a file database with several cores, the ranges are shared among worker threads
+    with their own connections (sqlite3 releases the GIL while SQLite works); when a
+    worker's snapshot differs from ``conn``'s (a write landed in between), the result is
+    discarded and read again on ``conn`` alone.
     """
     sql = (f"SELECT group_concat({expr}) FROM annotations "
            f"WHERE {where} AND sentence_id >= ? AND sentence_id < ?")
-    parts = []
-    for lo in range(0, max_sid + 1, _CHUNK):
-        text = conn.execute(sql, (lo, lo + _CHUNK)).fetchone()[0]
-        if text:
-            parts.append(np.fromstring(text, dtype=np.int64, sep=","))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    ranges = [(lo, lo + _CHUNK) for lo in range(0, max_sid + 1, _CHUNK)]
+    path = _file_path(conn)
+    workers = min(_WORKERS, len(ranges))
+    parts: list[tuple[np.ndarray, ...]] | None = None
+    if path and workers > 1:
+        version = _version(conn)
+        spans = [ranges[i::workers] for i in range(workers)]  # interleaved: even load
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(
+                lambda span: _scan_on_new_connection(path, sql, span, unpack), spans))
+        if all(v == version for v, _ in results):
+            by_range = {r: part for _, done in results for r, part in done}
+            parts = [by_range[r] for r in ranges if by_range[r] is not None]
+            del by_range
+        del results
+    if parts is None:
+        parts = [p for p in (_scan_range(conn, sql, r, unpack) for r in ranges)
+                 if p is not None]
+    if not parts:
+        return unpack(np.zeros(0, dtype=np.int64))
+    out = []
+    for k in range(len(parts[0])):
+        out.append(np.concatenate([p[k] for p in parts]))
+        parts = [p[:k] + (None,) + p[k + 1:] for p in parts]  # free each column once copied
+    return tuple(out)
+
+
+def _scan_range(conn: sqlite3.Connection, sql: str, rng: tuple[int, int],
+                unpack: Unpack) -> tuple[np.ndarray, ...] | None:
+    text = conn.execute(sql, rng).fetchone()[0]
+    return unpack(np.fromstring(text, dtype=np.int64, sep=",")) if text else None
+
+
+def _scan_on_new_connection(path: str, sql: str, span: list[tuple[int, int]], unpack: Unpack
+                            ) -> tuple[int, list[tuple[tuple[int, int], Any]]]:
+    """Read ``span`` in one read transaction of a fresh connection; returns the snapshot's
+    version (see :func:`_version`) with the unpacked parts."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("BEGIN")
+        version = _version(conn)  # the first read fixes the WAL snapshot
+        done = [(r, _scan_range(conn, sql, r, unpack)) for r in span]
+        conn.execute("COMMIT")
+        return version, done
+    finally:
+        conn.close()
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    """Last event id: every write to annotations appends an event in the same
+    transaction, so two snapshots with the same last event hold the same annotations."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+
+
+def _file_path(conn: sqlite3.Connection) -> str | None:
+    """The main database's file, or None (in-memory / temporary databases)."""
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return file or None
+    return None
 
 
 def _plain(conn: sqlite3.Connection, case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,14 +288,18 @@ def annotator_names(db: sqlite3.Connection | sqlite_utils.Database) -> dict[int,
 
 def labeled_durations(db: sqlite3.Connection | sqlite_utils.Database
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """``(annotator_ids, duration_ms)`` of every labeled annotation with a duration
-    (int64 arrays; durations capped at ~49 days). Read like :func:`labeled_cells`: one
-    table scan, one integer per row, no Python object per row."""
+    """``(annotator_ids int32, duration_ms uint32)`` of every labeled annotation with a
+    duration between 0 and 2**32 - 1 ms (~49 days; longer ones are left out). Read like
+    :func:`labeled_cells`: one table scan, one integer per row, no Python object per row."""
     conn = _raw(db)
     max_sid = conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
-    packed = _scan(conn, "(annotator_id << 32) | min(max(duration_ms, 0), 4294967295)",
-                   "status = 'labeled' AND duration_ms IS NOT NULL", max_sid)
-    return packed >> 32, packed & 0xFFFFFFFF
+    def unpack(packed: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (packed >> 32).astype(np.int32), (packed & 0xFFFFFFFF).astype(np.uint32)
+
+    aids, durations = _scan(conn, "(annotator_id << 32) | duration_ms",
+                            "status = 'labeled' AND duration_ms BETWEEN 0 AND 4294967295",
+                            max_sid, unpack)
+    return aids, durations
 
 
 def gold_labels(db: sqlite3.Connection | sqlite_utils.Database) -> dict[int, tuple[str, str]]:

@@ -2,20 +2,22 @@
 
 Every function yields rows in a fixed order (sentence id, then annotator id) straight
 from a cursor, so an export of a million sentences never holds them in memory. Where a
-value only needs to be copied into a JSON file, SQLite builds the JSON text itself
-(``json_object`` in C is much faster than ``json.dumps`` per row in Python).
+value only needs to be copied into an output file, SQLite builds the text itself
+(``json_object`` / ``printf`` run in C; and one string per sentence costs Python far
+less than a dozen cells per annotation).
 
-Run all reads of one export inside :func:`snapshot`: a single read transaction, so that
-labels saved while the export runs do not make the dataset files, the raw annotation
-files and the card disagree with each other.
+All reads of one export run inside :func:`snapshot` (a read transaction; with a second
+process, both take their snapshots inside :func:`write_gate`), so labels saved while the
+export runs cannot make the dataset files, the raw annotation files and the card
+disagree with each other.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import sqlite_utils
 
@@ -33,23 +35,48 @@ def _raw(db: sqlite3.Connection | sqlite_utils.Database) -> sqlite3.Connection:
 
 @contextlib.contextmanager
 def snapshot(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    """One read transaction around a whole export (every query sees the same data).
+    """One read transaction around an export's reads (every query sees the same data);
+    yields the raw connection.
 
-    Holds the connection's lock meanwhile, so another thread cannot start a write on this
-    connection in the middle of the read (give exports their own connection). WAL mode
-    lets other connections keep writing.
+    Holds the connection's lock meanwhile, so another thread cannot start a write on it
+    in the middle of the read (give exports their own connection). WAL mode lets other
+    connections keep writing.
     """
     conn = db.conn
-    lock = getattr(db, "_parley_lock", None) or threading.RLock()
-    with lock:
-        began = not conn.in_transaction
-        if began:
-            conn.execute("BEGIN")
+    lock = getattr(db, "_parley_lock", None)
+    with lock if lock is not None else contextlib.nullcontext():
+        if conn.in_transaction:
+            raise RuntimeError("an export needs a connection that is not in a transaction")
+        conn.execute("BEGIN")
         try:
+            # A WAL read transaction takes its snapshot at the first read of the file.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             yield conn
         finally:
-            if began and conn.in_transaction:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")  # read-only: nothing to commit
+
+
+@contextlib.contextmanager
+def write_gate(path: str) -> Iterator[bool]:
+    """Hold SQLite's write lock on a connection of its own, so that nothing is committed
+    while several connections (or processes) take their read snapshots: they then all
+    see the same data. Yields False (and holds nothing) when the database cannot be
+    written, in which case nobody commits meanwhile anyway. Keep it short: writers wait.
+    """
+    gate = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        try:
+            gate.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            gate.execute("ROLLBACK")
+    finally:
+        gate.close()
 
 
 def _rows(cur: sqlite3.Cursor) -> Iterator[tuple]:
@@ -60,10 +87,42 @@ def _rows(cur: sqlite3.Cursor) -> Iterator[tuple]:
         yield from chunk
 
 
-def _csv_safe(expr: str) -> str:
-    """SQL for ``expr`` with a leading ``'`` when it starts like a formula."""
-    chars = ", ".join(f"char({ord(c)})" for c in FORMULA_PREFIXES)
-    return f"CASE WHEN substr({expr}, 1, 1) IN ({chars}) THEN '''' || {expr} ELSE {expr} END"
+def _firsts(cur: sqlite3.Cursor) -> Iterator[list[str]]:
+    while True:
+        chunk = cur.fetchmany(_FETCH)
+        if not chunk:
+            return
+        yield [r[0] for r in chunk]
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+_FORMULA_SQL = ", ".join(f"char({ord(c)})" for c in FORMULA_PREFIXES)
+_CSV_SPECIAL = "'*[\",' || char(10) || char(13) || ']*'"
+
+
+def csv_cell_sql(expr: str, *, neutralise: bool) -> str:
+    """SQL for one CSV cell (what ``labeling.export.csv_field(neutralise(x))`` does in
+    Python): RFC 4180 quotes when the text holds a quote, comma or line break, and, with
+    ``neutralise``, a leading ``'`` when it starts like a formula. NULL stays NULL
+    (``printf('%s')`` writes it as an empty cell).
+
+    Most cells are plain words, ids or timestamps: two GLOBs recognise those (a letter,
+    digit or _ first, then only letters, digits and ``_.:/ -``) and return them as they
+    are; only the rest pay for the full treatment.
+    """
+    starts = f"substr({expr}, 1, 1) IN ({_FORMULA_SQL})"
+    safe = f"(CASE WHEN {starts} THEN '''' || {expr} ELSE {expr} END)" if neutralise else expr
+    out = (f"CASE WHEN {expr} IS NULL THEN NULL "
+           f"WHEN {expr} GLOB '[A-Za-z0-9_]*' AND {expr} NOT GLOB '*[^A-Za-z0-9_.:/ -]*' "
+           f"THEN {expr} "
+           f"WHEN {expr} GLOB {_CSV_SPECIAL} "
+           f"THEN '\"' || replace({safe}, '\"', '\"\"') || '\"' ")
+    if neutralise:
+        out += f"WHEN {starts} THEN '''' || {expr} "
+    return out + f"ELSE {expr} END"
 
 
 # ----------------------------------------------------------------------------- counts
@@ -73,19 +132,20 @@ def counts(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, int]:
     """``content`` and ``boilerplate`` sentences, ``articles``, ``annotations`` (all rows,
     labeled or skipped)."""
     conn = _raw(db)
-    one = lambda sql: conn.execute(sql).fetchone()[0]
     # Counted, not read from a counter table: one scan of 1M rows takes ~0.1 s and
     # stays right whatever keeps (or fails to keep) the counters.
     total, content = conn.execute(
         "SELECT count(*), coalesce(sum(kind = 'content'), 0) FROM sentences").fetchone()
-    return {"content": content, "boilerplate": total - content,
-            "articles": one("SELECT count(*) FROM articles"),
-            "annotations": one("SELECT count(*) FROM annotations")}
+    articles = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+    annotations = conn.execute("SELECT count(*) FROM annotations").fetchone()[0]
+    return {"content": content, "boilerplate": total - content, "articles": articles,
+            "annotations": annotations}
 
 
-def annotator_names(db: sqlite3.Connection | sqlite_utils.Database) -> dict[int, str]:
-    """Annotator id -> name (every annotator)."""
-    return dict(_raw(db).execute("SELECT id, name FROM annotators ORDER BY id"))
+def annotation_count(db: sqlite3.Connection | sqlite_utils.Database) -> int:
+    """An upper bound of the number of annotations, at the cost of one rowid lookup:
+    the last event id (every annotation was written with at least one event)."""
+    return _raw(db).execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -96,94 +156,120 @@ _CONTEXT_SQL = (
     ", (SELECT n.text FROM sentences n WHERE n.article_id = s.article_id AND n.idx > s.idx "
     "AND n.kind = 'content' ORDER BY n.idx LIMIT 1)")
 
-_SENTENCES_SQL = (
-    "SELECT s.id, a.external_id, a.title, s.idx, s.text, g.labels{context} "
-    "FROM sentences s JOIN articles a ON a.id = s.article_id "
-    "LEFT JOIN gold g ON g.sentence_id = s.id AND g.source = 'adjudicated' "
-    "WHERE s.kind = 'content' ORDER BY s.id")
+_LABELED = "FILTER (WHERE an.status = 'labeled')"
 
-# CROSS JOIN pins the loop order: annotations in primary-key order, so GROUP BY and
-# ORDER BY stream without a sort, and the rows of a group come in annotator-id order.
-_LABELED_GROUPS_SQL = (
-    "SELECT an.sentence_id, count(*), group_concat(an.labels, char(31)), "
+# One row per content sentence, in id order: the outer loop walks sentences by rowid,
+# each with one primary-key range over its annotations (annotator-id order), so GROUP BY
+# and ORDER BY need no sort. CROSS JOIN pins that loop order.
+_SENTENCES_SQL = (
+    "SELECT s.id, ar.external_id, ar.title, s.idx, s.text, "
+    "(SELECT g.labels FROM gold g WHERE g.sentence_id = s.id AND g.source = 'adjudicated'), "
+    f"count(an.sentence_id) {_LABELED}, group_concat(an.labels, char(31)) {_LABELED}, "
     "json_group_array(json_object('annotator', n.name, 'labels', json(an.labels), "
     "'note', an.note, 'duration_ms', an.duration_ms, 'created_at', an.created_at)) "
-    "FROM annotations an CROSS JOIN annotators n ON n.id = an.annotator_id "
-    "WHERE an.status = 'labeled' GROUP BY an.sentence_id ORDER BY an.sentence_id")
+    f"{_LABELED}{{context}} "
+    "FROM sentences s CROSS JOIN articles ar ON ar.id = s.article_id "
+    "LEFT JOIN annotations an ON an.sentence_id = s.id "
+    "LEFT JOIN annotators n ON n.id = an.annotator_id "
+    "WHERE s.kind = 'content' GROUP BY s.id ORDER BY s.id")
 
 
 def iter_sentences(db: sqlite3.Connection | sqlite_utils.Database, *,
                    context: bool = False) -> Iterator[tuple]:
-    """Content sentences in id order: ``(id, external_id, title, idx, text,
-    adjudicated labels JSON or None[, context_before, context_after])``.
+    """Content sentences in id order, with their labeled annotations grouped:
 
-    Context is the previous / next *content* sentence of the same article (what the
-    label page shows), or None at an article's edge.
+    ``(id, external_id, title, idx, text, adjudicated labels JSON or None, n_labeled,
+    labels, annotations_json[, context_before, context_after])``.
+
+    ``labels`` is the labeled annotations' stored label lists (JSON) joined with U+001F,
+    a key for resolving gold (None without labels); ``annotations_json`` a JSON array of
+    ``{annotator, labels, note, duration_ms, created_at}`` of the labeled annotations, in
+    annotator-id order. Context is the previous / next *content* sentence of the same
+    article, or None at an article's edge.
     """
     sql = _SENTENCES_SQL.format(context=_CONTEXT_SQL if context else "")
     return _rows(_raw(db).execute(sql))
 
 
-def iter_labeled_groups(db: sqlite3.Connection | sqlite_utils.Database) -> Iterator[tuple]:
-    """Per sentence with labeled annotations, in sentence-id order: ``(sentence_id, n,
-    labels, annotations_json)``.
-
-    ``labels`` is the stored label lists (JSON) joined with U+001F, a key for resolving
-    gold; ``annotations_json`` a JSON array of ``{annotator, labels, note, duration_ms,
-    created_at}`` in annotator-id order.
-    """
-    return _rows(_raw(db).execute(_LABELED_GROUPS_SQL))
-
-
 # ----------------------------------------------------------------------------- raw
 
-# Raw annotation columns, in file order (also the CSV header).
+#: Raw annotation columns, in file order (also the CSV header).
 RAW_COLUMNS = ("sentence_id", "annotator", "status", "labels", "flagged", "note",
                "duration_ms", "created_at", "updated_at", "source", "guidelines_version")
 
+# One row per sentence that has annotations: the outer loop walks sentences in id
+# order, each with one primary-key range over its annotations (annotator-id order).
 _RAW_FROM = (
-    "FROM annotations an CROSS JOIN sentences s ON s.id = an.sentence_id "
-    "CROSS JOIN articles ar ON ar.id = s.article_id "
+    "FROM sentences s CROSS JOIN articles ar ON ar.id = s.article_id "
+    "CROSS JOIN annotations an ON an.sentence_id = s.id "
     "CROSS JOIN annotators n ON n.id = an.annotator_id "
-    "ORDER BY an.sentence_id, an.annotator_id")
+    "GROUP BY s.id ORDER BY s.id")
+_PID = "(ar.external_id || ':' || s.idx)"
 
-_RAW_JSONL_SQL = (
-    "SELECT json_object('sentence_id', ar.external_id || ':' || s.idx, 'annotator', n.name, "
-    "'status', an.status, 'labels', json(coalesce(an.labels, '[]')), "
+_RAW_JSON_LINE = (
+    f"json_object('sentence_id', {_PID}, 'annotator', n.name, 'status', an.status, "
+    "'labels', json(coalesce(an.labels, '[]')), "
     "'flagged', json(CASE WHEN an.flagged THEN 'true' ELSE 'false' END), "
     "'note', an.note, 'duration_ms', an.duration_ms, 'created_at', an.created_at, "
     "'updated_at', an.updated_at, 'source', an.source, "
-    "'guidelines_version', an.guidelines_version) || char(10) " + _RAW_FROM)
-
-# Label names are ``[a-z][a-z0-9_]*`` (config.py), so the stored JSON list becomes
-# "a|b" by deleting brackets, quotes and spaces and turning commas into bars.
-_PIPE_LABELS = ("replace(replace(replace(replace(replace(an.labels, '[', ''), ']', ''), "
-                "'\"', ''), ' ', ''), ',', '|')")
+    "'guidelines_version', an.guidelines_version)")
 
 
-def _raw_csv_sql(exact: bool) -> str:
-    safe = (lambda e: e) if exact else _csv_safe
-    cols = [safe("(ar.external_id || ':' || s.idx)"), safe("n.name"), "an.status",
-            _PIPE_LABELS, "CASE WHEN an.flagged THEN 'true' ELSE 'false' END",
-            safe("an.note"), "an.duration_ms", safe("an.created_at"),
-            safe("an.updated_at"), safe("an.source"), safe("an.guidelines_version")]
-    return "SELECT " + ", ".join(cols) + " " + _RAW_FROM
+def _pipe_labels_sql(label_names: Sequence[str]) -> str:
+    """The stored JSON label list as ``a|b``. One-label lists of the project's labels
+    are matched exactly (fast); anything else has brackets, quotes and spaces deleted
+    and commas turned into bars (exact for label names, which are ``[a-z][a-z0-9_]*``)."""
+    general = ("replace(replace(replace(replace(replace(an.labels, '[', ''), ']', ''), "
+               "'\"', ''), ' ', ''), ',', '|')")
+    if not label_names:
+        return general
+    whens = " ".join(f"WHEN {_sql_str(json.dumps([n], ensure_ascii=False))} "
+                     f"THEN {_sql_str(n)}" for n in label_names)
+    return f"CASE an.labels {whens} ELSE {general} END"
+
+
+def _raw_csv_line(label_names: Sequence[str], exact: bool) -> str:
+    def cell(e: str) -> str:
+        return csv_cell_sql(e, neutralise=not exact)
+
+    # Names are letters, digits, space and _ . - (annotate.NAME_RE): at most a leading
+    # "-" to neutralise, never a character that needs quotes.
+    name = "n.name" if exact else (
+        f"CASE WHEN substr(n.name, 1, 1) IN ({_FORMULA_SQL}) THEN '''' || n.name "
+        "ELSE n.name END")
+    cols = [cell(_PID), name, "an.status", _pipe_labels_sql(label_names),
+            "CASE WHEN an.flagged THEN 'true' ELSE 'false' END", cell("an.note"),
+            "an.duration_ms", cell("an.created_at"), cell("an.updated_at"),
+            cell("an.source"), cell("an.guidelines_version")]
+    return f"printf('{','.join(['%s'] * len(cols))}', {', '.join(cols)})"
 
 
 def iter_raw_jsonl(db: sqlite3.Connection | sqlite_utils.Database) -> Iterator[list[str]]:
-    """Every annotation (labeled or skipped) as a JSON line with :data:`RAW_COLUMNS`,
-    in chunks of lines (each ends with a newline)."""
-    cur = _raw(db).execute(_RAW_JSONL_SQL)
-    while True:
-        chunk = cur.fetchmany(_FETCH)
-        if not chunk:
-            return
-        yield [r[0] for r in chunk]
+    """Every annotation (labeled or skipped) as a JSON object with :data:`RAW_COLUMNS`,
+    one per line; yields lists of per-sentence chunks of lines (each line ends with a
+    newline), in sentence-id then annotator-id order."""
+    sql = f"SELECT group_concat({_RAW_JSON_LINE} || char(10), '') {_RAW_FROM}"
+    return _firsts(_raw(db).execute(sql))
 
 
 def iter_raw_csv(db: sqlite3.Connection | sqlite_utils.Database, *,
-                 exact: bool = False) -> Iterator[tuple]:
-    """Every annotation as a CSV row of :data:`RAW_COLUMNS` (labels joined with ``|``,
-    flagged ``true``/``false``); unless ``exact``, text cells that start with a formula
-    character get a leading ``'``."""
-    return _rows(_raw(db).execute(_raw_csv_sql(exact)))
+                 label_names: Sequence[str] = (), exact: bool = False) -> Iterator[list[str]]:
+    """Every annotation as a CSV line of :data:`RAW_COLUMNS` (labels joined with ``|``,
+    flagged ``true``/``false``, CRLF line ends); yields lists of per-sentence chunks of
+    lines, in sentence-id then annotator-id order. Unless ``exact``, text cells that
+    start with a formula character get a leading ``'``. ``label_names``: the project's
+    labels (their one-label lists are converted by exact match, the fast path)."""
+    line = _raw_csv_line(label_names, exact)
+    sql = (f"SELECT group_concat({line}, char(13) || char(10)) || char(13) || char(10) "
+           f"{_RAW_FROM}")
+    return _firsts(_raw(db).execute(sql))
+
+
+def raw_query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, list[str]]:
+    """``EXPLAIN QUERY PLAN`` lines of the export's streaming queries (a ``TEMP B-TREE``
+    would mean a sort, i.e. memory or temp space growing with the corpus)."""
+    conn = _raw(db)
+    sqls = {"sentences": _SENTENCES_SQL.format(context=_CONTEXT_SQL),
+            "raw_jsonl": f"SELECT group_concat({_RAW_JSON_LINE}) {_RAW_FROM}",
+            "raw_csv": f"SELECT group_concat({_raw_csv_line(['x'], False)}) {_RAW_FROM}"}
+    return {k: [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + v)] for k, v in sqls.items()}

@@ -366,13 +366,16 @@ def set_targets(conn: sqlite3.Connection, target: int | Callable[[int], int], *,
                 only_open: bool = False) -> int:
     """Set content sentences' target annotator count: a number, or a function of the
     sentence id. With ``only_open`` only sentences not yet complete (``n_done <
-    target``) change, so finished work is not reopened. Returns how many changed."""
+    target``) change, so finished work is not reopened. A target never drops below
+    the labels a sentence already has (``max(new, n_done)``): lowering the overlap
+    completes those sentences instead of leaving them over quota. Returns how many
+    sentences changed."""
     fn = target if callable(target) else (lambda _sid, t=int(target): t)
     conn.create_function("parley_target", 1, fn, deterministic=True)
     return conn.execute(
-        "UPDATE sentences SET target = parley_target(id) WHERE kind = 'content' "
+        "UPDATE sentences SET target = max(parley_target(id), n_done) WHERE kind = 'content' "
         + ("AND n_done < target " if only_open else "")
-        + "AND target != parley_target(id)").rowcount
+        + "AND target != max(parley_target(id), n_done)").rowcount
 
 
 def reorder(conn: sqlite3.Connection,

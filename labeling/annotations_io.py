@@ -21,8 +21,10 @@ missing column, broken line) raises :class:`AnnotationImportError` listing
 ``<file>:<line>: <problem>`` and nothing is written. A valid file is written in one
 transaction, through the same rules as the app's save: each row is a ``label`` event
 (source ``import:<file name>``), the current annotation of (sentence, annotator) becomes
-the row's (a later row of the same pair wins, as a relabel does in the app), ``n_done``
-and unanimous gold follow.
+the row's (a later row of the same pair wins, as a relabel does in the app; a flag set in
+the app is kept), ``n_done`` and unanimous gold follow, the importing annotators' leases on
+those sentences are released, and the guidelines version stored is the project's current
+one.
 
 Quota: imported labels are historical data, so they are accepted even when a sentence
 already has as many annotators as its target; the report counts them (``over_target``).

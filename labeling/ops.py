@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,21 +204,14 @@ def check(db: sqlite_utils.Database, *, quick: bool = False,
           now: float | None = None) -> CheckReport:
     """Check ``db`` for storage damage and broken invariants; changes nothing.
 
-    ``quick`` uses ``PRAGMA quick_check`` (no index cross-check) instead of
-    ``integrity_check``. Expired leases are not a problem (the next request purges or
-    ignores them): their number is reported in ``info``.
+    Every query reads one snapshot (a read transaction; in WAL mode it blocks no
+    writer), so a check of a project in use gives no false alarms. ``quick`` uses
+    ``PRAGMA quick_check`` (no index cross-check) instead of ``integrity_check``.
+    Expired leases are not a problem (routing ignores them): their number is in ``info``.
     """
     now = time.time() if now is None else now
     problems: list[Problem] = []
-    checks: list[str] = []
     info: dict = {}
-
-    def run(name: str, fn) -> None:
-        checks.append(name)
-        try:
-            fn()
-        except sqlite3.DatabaseError as exc:  # a damaged file fails the query itself
-            problems.append(Problem(name, 1, f"the check itself failed: {exc}"))
 
     def integrity() -> None:
         msgs = q.integrity_problems(db, quick=quick)
@@ -232,47 +226,50 @@ def check(db: sqlite_utils.Database, *, quick: bool = False,
                 "foreign_keys", len(rows), "a row that refers to a missing row",
                 [dict(zip(("table", "rowid", "parent", "fk"), r)) for r in rows[:5]]))
 
-    def schema() -> None:
-        info.update(_schema_info(db, problems))
+    def invariant(inv: q.Invariant) -> None:
+        try:
+            count, rows = q.offending_rows(db, inv)
+        except sqlite3.OperationalError as exc:
+            if "no such" not in str(exc):
+                raise
+            info.setdefault("skipped", []).append(inv.name)  # an old schema (reported)
+            return
+        if count:
+            problems.append(Problem(inv.name, count, inv.message,
+                                    [dict(zip(inv.columns, r)) for r in rows]))
 
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("integrity", integrity), ("foreign_keys", foreign_keys),
+        ("schema", lambda: info.update(_schema_info(db, problems))),
+        *((inv.name, lambda inv=inv: invariant(inv)) for inv in q.INVARIANTS),
+        ("leases", lambda: info.update(q.lease_counts(db, now))),
+        ("counts", lambda: info.update(counts=q.table_counts(db))),
+    ]
     conn = db.conn
     own = not conn.in_transaction
-    if own:  # one read snapshot for every query: a live project gives no false alarms
+    if own:
         conn.execute("BEGIN")
     try:
-        _run_all(db, run, integrity, foreign_keys, schema, info, problems, now)
+        for name, step in steps:
+            try:
+                step()
+            except sqlite3.DatabaseError as exc:  # a damaged file fails the query itself
+                problems.append(Problem(name, 1, f"the check itself failed: {exc}"))
     finally:
         if own and conn.in_transaction:
-            conn.execute("COMMIT")
-    return CheckReport(problems=problems, checks=checks, info=info)
+            _end_read(conn)
+    return CheckReport(problems=problems, checks=[name for name, _ in steps[:-1]], info=info)
 
 
-def _run_all(db, run, integrity, foreign_keys, schema, info, problems, now) -> None:
-    run("integrity", integrity)
-    run("foreign_keys", foreign_keys)
-    run("schema", schema)
-    for inv in q.INVARIANTS:
-        def invariant(inv=inv) -> None:
-            try:
-                count, rows = q.offending_rows(db, inv)
-            except sqlite3.OperationalError as exc:
-                if "no such" in str(exc):  # an old schema: the schema check reports it
-                    info.setdefault("skipped", []).append(inv.name)
-                    return
-                raise
-            if count:
-                problems.append(Problem(inv.name, count, inv.message,
-                                        [dict(zip(inv.columns, r)) for r in rows]))
-        run(inv.name, invariant)
-
-    def leases() -> None:
-        info.update(q.lease_counts(db, now))
-
-    run("leases", leases)
+def _end_read(conn: sqlite3.Connection) -> None:
+    """Close the read snapshot; on a damaged file even that can fail."""
     try:
-        info["counts"] = q.table_counts(db)
+        conn.execute("COMMIT")
     except sqlite3.DatabaseError:
-        pass
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError:
+            pass
 
 
 def check_file(path: str | os.PathLike, *, quick: bool = False) -> CheckReport:

@@ -100,7 +100,7 @@ def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
         # Each distinct label *set* is a category; '["b","a"]' and '["a","b"]' are one.
         sets = [frozenset(v) for v in decoded]
         rank = {n: i for i, n in enumerate(names)}
-        used = set(np.unique(cells.codes[cells.codes >= 0]).tolist())
+        used = set(np.flatnonzero(np.bincount(cells.codes[cells.codes >= 0])).tolist())
         distinct = {sets[i] for i in used if sets[i]}
         categories: list = sorted(distinct, key=lambda s: (
             len(s), sorted((rank.get(x, len(rank)), x) for x in s)))
@@ -113,29 +113,39 @@ def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
         categories = list(names) + extra
         index = {c: i for i, c in enumerate(categories)}
         remap = [index[x] if x is not None else -1 for x in single]
-    remap_arr = np.array(remap + [-1], dtype=np.int64)  # trailing slot: code -1 stays -1
+    # Trailing slot: code -1 (no label) stays -1. int16 keeps the per-cell copy small.
+    remap_arr = np.array(remap + [-1], dtype=np.int16 if len(categories) < 2**15 else np.int64)
     cat = remap_arr[cells.codes]
+    sids, aids = cells.sentence_ids, cells.annotator_ids
     keep = cat >= 0
-    sids, aids, cat = cells.sentence_ids[keep], cells.annotator_ids[keep], cat[keep]
+    if not keep.all():  # empty label lists are not cells
+        sids, aids, cat = sids[keep], aids[keep], cat[keep]
+    del keep
 
     # Units: sentence ids arrive sorted, so a running count of changes numbers them.
-    if sids.size:
-        starts = np.r_[True, sids[1:] != sids[:-1]]
-        unit_index = np.cumsum(starts) - 1
-        unit_ids = sids[starts]
-    else:
-        unit_index = np.zeros(0, dtype=np.int64)
-        unit_ids = np.zeros(0, dtype=np.int64)
+    starts = np.empty(sids.size, dtype=bool)
+    starts[:1] = True
+    np.not_equal(sids[1:], sids[:-1], out=starts[1:])
+    unit_ids = sids[starts]
+    unit_index = np.cumsum(starts, dtype=np.int32 if unit_ids.size < 2**31 else np.int64)
+    unit_index -= 1
+    del starts
     # Annotator columns: only people with a label, sorted by name.
     id_to_name = qa.annotator_names(db)
-    present = np.unique(aids)
+    if aids.size and int(aids.max()) < 2**20:  # ids are small ints: count, no sort
+        present = np.flatnonzero(np.bincount(aids))
+    else:
+        present = np.unique(aids)
     order = sorted(present.tolist(), key=lambda a: id_to_name.get(a, str(a)))
-    lookup = np.full(int(present.max()) + 1 if present.size else 1, -1, dtype=np.int64)
-    lookup[np.array(order, dtype=np.int64)] = np.arange(len(order))
-    return LabelTable.from_codes(
-        unit_index, lookup[aids] if aids.size else aids, cat, n_units=int(unit_ids.size),
-        annotators=[id_to_name.get(a, str(a)) for a in order], categories=categories,
-        unit_ids=unit_ids)
+    column_of_present = np.empty(present.size, dtype=np.int32)
+    column_of_present[np.searchsorted(present, order)] = np.arange(len(order), dtype=np.int32)
+    # The matrix is filled here rather than by LabelTable.from_codes, which would first
+    # copy the three per-cell arrays to int64 (~70 MB more at 3M cells).
+    matrix = np.full((unit_ids.size, len(order)), -1,
+                     dtype=np.int8 if len(categories) < 127 else np.int32)
+    matrix[unit_index, column_of_present[np.searchsorted(present, aids)]] = cat
+    return LabelTable(matrix, [id_to_name.get(a, str(a)) for a in order], categories,
+                      unit_ids=unit_ids)
 
 
 def label_table(db: sqlite_utils.Database) -> LabelTable:
@@ -210,8 +220,12 @@ def _build_annotator_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> pd.
 
     id_to_name = qa.annotator_names(db)
     aids, dur = qa.labeled_durations(db)
-    median = pd.Series(dur / 1000.0).groupby(
-        pd.Series(aids).map(id_to_name)).median() if dur.size else pd.Series(dtype=float)
+    # One masked median per annotator: a few MB at a time, where a groupby over 3M
+    # durations would build ~70 MB of sort buffers on the server.
+    median = {}
+    for k in np.flatnonzero(np.bincount(aids)) if aids.size else ():
+        median[id_to_name.get(int(k), str(k))] = float(np.median(dur[aids == k])) / 1000.0
+    del aids, dur
     vs_rest = agreement.annotator_vs_rest(table)
 
     frame = pd.DataFrame({

@@ -23,7 +23,7 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,11 +32,13 @@ import sqlite_utils
 import db.labels as ql
 import db.review as qr
 from db import write_transaction
+from labeling.annotate import now_iso
 from labeling.config import ProjectConfig
 
 REVIEW_ROLES = ("reviewer", "admin")
 _CHUNK = 250_000           # rows per step of the general full scan (bounds memory)
-_RANGE = 200_000           # sentence ids per step of the fast full scan
+_RANGE = 50_000            # sentence ids per step of the fast full scan (bounds memory)
+_MERGE_SLOTS = 200_000     # queued sentences gathered before the arrays are extended
 _REBUILD_AFTER = 20_000    # more changed sentences than this: rescan instead
 _KEY_SHIFT = 40            # sort key = agreement level << 40 | sentence id
 _LEVELS = 1 << 20          # agreement quantised to 2**-20 for the integer sort key
@@ -108,11 +110,6 @@ def alpha_reading(alpha: float | None) -> str:
     return "unreliable"
 
 
-def now_iso() -> str:
-    """UTC timestamp with milliseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 # ----------------------------------------------------------------------------- pure
 
 
@@ -166,6 +163,9 @@ class _Index:
     set_code: dict[tuple[str, ...], int] = field(default_factory=dict)
     raw_code: dict[str, int] = field(default_factory=dict)
     flagged: dict[int, int] = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # answers for this version (emptied on change)
+    _pending: list[dict] = field(default_factory=list)  # pieces not yet concatenated
+    _scanning: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def _code_of(self, text: str) -> int:
@@ -219,7 +219,7 @@ class _Index:
         agree = agreeing[queued] / pairs[queued]
         q_sid = sid[starts][queued]
         slot = np.full(starts.size, -1, dtype=np.int64)
-        slot[queued] = self.sid.size + np.arange(q_sid.size)
+        slot[queued] = self._slots + np.arange(q_sid.size)
         level = np.minimum((agree * _LEVELS).astype(np.int64), _LEVELS - 1)
         cell_slot = slot[unit]
         cells = cell_slot >= 0
@@ -227,23 +227,42 @@ class _Index:
                      active=np.ones(q_sid.size, dtype=bool), c_slot=cell_slot[cells],
                      c_annot=annot[cells], c_code=code[cells])
 
+    @property
+    def _slots(self) -> int:
+        """Slots so far, including those a scan has not merged yet."""
+        return self.sid.size + sum(p["sid"].size for p in self._pending)
+
     def _append(self, **arrays: np.ndarray) -> None:
-        for name, values in arrays.items():
-            old = getattr(self, name)
-            setattr(self, name, np.concatenate([old, values.astype(old.dtype, copy=False)]))
+        self._pending.append(arrays)
+        if not self._scanning or sum(p["sid"].size for p in self._pending) > _MERGE_SLOTS:
+            self._merge()
+
+    def _merge(self) -> None:
+        """Concatenate the pending pieces. A scan merges every ``_MERGE_SLOTS`` slots:
+        per piece the copying is quadratic, all at the end holds every piece at once
+        and leaves them as holes in the heap (measured: +90 MB RSS at 1M sentences)."""
+        if self._pending:
+            for name in self._pending[0]:
+                old = getattr(self, name)
+                setattr(self, name, np.concatenate(
+                    [old] + [p[name].astype(old.dtype, copy=False) for p in self._pending]))
+            self._pending = []
 
     def _rebuild(self, db: sqlite_utils.Database) -> None:
         """Read every labeled or flagged annotation once."""
         adjudicated = np.unique(np.asarray(qr.adjudicated_sentences(db), dtype=np.int64))
-        fresh = _Index(lock=self.lock)
+        fresh = _Index(lock=self.lock, _scanning=True)
         try:
             if not qr.packing_fits(db):
                 raise _Unpackable
             fresh._scan_packed(db, adjudicated)
         except _Unpackable:
-            fresh = _Index(lock=self.lock)
+            fresh = _Index(lock=self.lock, _scanning=True)
             fresh._scan_rows(db, adjudicated)
+        fresh._merge()
+        fresh._scanning = False
         self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
+        self.memo = {}
 
     def _scan_packed(self, db: sqlite_utils.Database, adjudicated: np.ndarray) -> None:
         """The fast scan (``db.review.packed_annotations``), by ranges of sentence ids."""
@@ -316,6 +335,7 @@ class _Index:
         # Reads above may already see events newer than ``upto``; those sentences are
         # read again next time, which is harmless (re-reading a sentence is idempotent).
         self.last_event, self.version = upto, version
+        self.memo = {}
 
     def select(self, *, label: str | None, annotator_id: int | None,
                sentence_ids: np.ndarray | None) -> np.ndarray:
@@ -342,7 +362,9 @@ _INDEXES_LOCK = threading.Lock()
 
 def _index(db: sqlite_utils.Database) -> _Index:
     """The refreshed index of this database file (one per process and path)."""
-    path = getattr(db, "_parley_path", None) or f"id:{id(db)}"
+    path = getattr(db, "_parley_path", None)
+    # an in-memory database is private to its connection
+    path = f"memory:{id(db.conn)}" if path in (None, ":memory:") else str(Path(path).resolve())
     with _INDEXES_LOCK:
         idx = _INDEXES.setdefault(path, _Index())
     with idx.lock:
@@ -381,12 +403,17 @@ def queue(db: sqlite_utils.Database, *, label: str | None = None,
         sentence_ids = np.asarray(qr.article_sentences(db, aid), dtype=np.int64)
     idx = _index(db)
     with idx.lock:
-        slots = idx.select(label=label, annotator_id=annotator_id, sentence_ids=sentence_ids)
-        total = int(slots.size)
-        if total > limit:
-            slots = slots[np.argpartition(idx.key[slots], limit)[:limit]]
-        slots = slots[np.argsort(idx.key[slots], kind="stable")]
-        head = [(int(idx.sid[s]), float(idx.agree[s]), int(idx.n[s])) for s in slots]
+        memo_key = ("queue", label, annotator_id, article, limit)
+        if memo_key not in idx.memo:
+            slots = idx.select(label=label, annotator_id=annotator_id,
+                               sentence_ids=sentence_ids)
+            total = int(slots.size)
+            if total > limit:
+                slots = slots[np.argpartition(idx.key[slots], limit)[:limit]]
+            slots = slots[np.argsort(idx.key[slots], kind="stable")]
+            idx.memo[memo_key] = ([(int(idx.sid[s]), float(idx.agree[s]), int(idx.n[s]))
+                                   for s in slots], total)
+        head, total = idx.memo[memo_key]
     public = qr.sentence_ids_public(db, [h[0] for h in head])
     entries = [QueueEntry(sid, "{}:{}".format(*public.get(sid, ("?", sid))), agree, n)
                for sid, agree, n in head]
@@ -397,7 +424,11 @@ def queue_annotators(db: sqlite_utils.Database) -> list[str]:
     """Names of the annotators with a label on some queued sentence (filter choices)."""
     idx = _index(db)
     with idx.lock:
-        ids = np.unique(idx.c_annot[idx.active[idx.c_slot]]).tolist()
+        if "annotators" not in idx.memo:
+            live = idx.c_annot[idx.active[idx.c_slot]]
+            idx.memo["annotators"] = np.flatnonzero(np.bincount(live)).tolist() \
+                if live.size else []
+        ids = idx.memo["annotators"]
     names = qr.annotators_by_id(db)
     return sorted(names[i] for i in ids if i in names)
 
@@ -497,11 +528,17 @@ def gold_counts(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def per_label_frame(report: dict) -> pd.DataFrame:
-    """``label, alpha, n`` rows from ``reliability.report``'s ``per_label`` (alpha NaN
-    when not defined)."""
-    rows = [(lab, np.nan if v.get("alpha") is None else v["alpha"], v.get("n", 0))
-            for lab, v in report.get("per_label", {}).items()]
-    return pd.DataFrame(rows, columns=["label", "alpha", "n"])
+    """``label, alpha, n, note`` rows from ``reliability.report``'s ``per_label``: alpha
+    NaN when not defined, and then ``note`` says why (from the report's notes)."""
+    rows = []
+    for lab, v in report.get("per_label", {}).items():
+        prefix = f"per_label[{lab}]: "
+        why = next((n[len(prefix):] for n in report.get("notes", []) if n.startswith(prefix)),
+                   "")
+        alpha = v.get("alpha")
+        rows.append((lab, np.nan if alpha is None else alpha, v.get("n", 0),
+                     why if alpha is None else ""))
+    return pd.DataFrame(rows, columns=["label", "alpha", "n", "note"])
 
 
 def kappa_pairs_frame(report: dict) -> pd.DataFrame:

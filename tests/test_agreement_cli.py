@@ -313,16 +313,25 @@ def expected_cells(db) -> dict[tuple[int, str], object]:
     return {(sid, name): lab for sid, u in units_from_db(db).items() for name, lab in u.items()}
 
 
-@pytest.mark.parametrize("path", ["packed", "plain", "rescan"])
+@pytest.mark.parametrize("path", ["packed", "ranked", "plain", "rescan", "parallel",
+                                  "parallel_stale"])
 def test_every_read_path_gives_the_same_table(project_db, db_path, monkeypatch, path):
-    """The packed group_concat read, the plain-rows fallback (huge ids or teams) and the
-    rescan for many unexpected label strings agree with a naive read."""
+    """The packed group_concat read (annotator ids as they are, or ranked when an id is
+    too large), the plain-rows fallback (huge ids or teams), the rescan for many
+    unexpected label strings, and the threaded read (also when a worker's snapshot is
+    stale, which must fall back to one connection) agree with a naive read."""
     import db.agreement_data as qad
 
     routing.apply_config(project_db, dataclasses.replace(project.load_config(project_db),
                                                          multi_label=True))
     cfg = project.load_config(project_db)
+    if path == "ranked":  # ids beyond the packed annotator bits (2**11)
+        with project_db.conn:
+            project_db.execute("INSERT INTO annotators (id, name, created_at) "
+                               "VALUES (5000, 'placeholder', '2024-01-01')")
     people = [annotate.add_annotator(project_db, n)["id"] for n in ("zed", "amy", "kim")]
+    if path == "ranked":
+        assert min(people) > 2**qad._ANN_BITS
     sids = [r[0] for r in project_db.execute(
         "SELECT id FROM sentences WHERE kind = 'content' ORDER BY id")]
     rng = np.random.default_rng(5)
@@ -335,6 +344,18 @@ def test_every_read_path_gives_the_same_table(project_db, db_path, monkeypatch, 
         monkeypatch.setattr(qad, "_ANN_BITS", 1)  # 3 annotators no longer fit: fallback
     if path == "rescan":
         monkeypatch.setattr(qad, "_RESCAN_AFTER", 0)
+    workers_used = []
+    if path.startswith("parallel"):
+        monkeypatch.setattr(qad, "_CHUNK", 4)  # 27 sentences -> several ranges
+        monkeypatch.setattr(qad, "_WORKERS", 3)
+        real = qad._scan_on_new_connection
+
+        def spy(*args):
+            version, done = real(*args)
+            workers_used.append(len(done))
+            return (version + 1 if path == "parallel_stale" else version), done
+
+        monkeypatch.setattr(qad, "_scan_on_new_connection", spy)
     reliability.clear_cache()
     table = reliability.label_table(project_db)
     got = cells_of(table)
@@ -342,6 +363,8 @@ def test_every_read_path_gives_the_same_table(project_db, db_path, monkeypatch, 
             for k, v in expected_cells(project_db).items()}
     assert got == want
     assert table.annotators == ["amy", "kim", "zed"]
+    if path.startswith("parallel"):
+        assert len(workers_used) == 3 and sum(workers_used) > 3
 
 
 def test_a_label_no_longer_in_the_config_is_counted_and_noted(project_db, db_path):

@@ -48,7 +48,7 @@ def run_ok(db_path, *args):
 def python_m(*args, cwd=None, env=None, **kw):
     """``python -m labeling ...`` in a subprocess (the real entry point and exit codes)."""
     return subprocess.run([sys.executable, "-m", "labeling", *map(str, args)], cwd=cwd or ROOT,
-                          capture_output=True, text=True, timeout=120,
+                          capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, **kw)
 
 

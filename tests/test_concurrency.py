@@ -134,19 +134,31 @@ def _verify(path: Path, outcomes: list[Outcome]) -> dict:
             "ran_out": sum(o.ran_out for o in outcomes)}
 
 
-def _run_threads(path: Path, seconds: float, think: float = 0.0) -> list[Outcome]:
+def _run_threads(path: Path, seconds: float, think: float = 0.0,
+                 checks: list | None = None) -> list[Outcome]:
+    """Run the team; with ``checks`` given, ``check`` also runs again and again while
+    they label (each report is appended)."""
     outcomes: list[Outcome | None] = [None] * N_ANNOTATORS
-    start = threading.Barrier(N_ANNOTATORS)
+    start = threading.Barrier(N_ANNOTATORS + 1)
+    finished = threading.Event()
 
     def one(i: int) -> None:
         start.wait()
         outcomes[i] = annotate_for(str(path), f"person{i:02d}", seconds, seed=i, think=think)
 
+    def checker() -> None:
+        start.wait()
+        while not finished.is_set() and checks is not None:
+            checks.append(ops.check_file(path, quick=True))
+
     threads = [threading.Thread(target=one, args=(i,)) for i in range(N_ANNOTATORS)]
-    for t in threads:
+    watcher = threading.Thread(target=checker)
+    for t in [*threads, watcher]:
         t.start()
     for t in threads:
         t.join(seconds + 120)
+    finished.set()
+    watcher.join(60)
     assert all(o is not None for o in outcomes), "a worker thread hung or died"
     return outcomes  # type: ignore[return-value]
 
@@ -155,9 +167,12 @@ def _run_threads(path: Path, seconds: float, think: float = 0.0) -> list[Outcome
 def test_twenty_threads(tmp_path, overlap):
     path = tmp_path / "team.db"
     _seed_project(path, tmp_path, overlap=overlap)
-    stats = _verify(path, _run_threads(path, SECONDS))
+    checks: list[ops.CheckReport] = []
+    stats = _verify(path, _run_threads(path, SECONDS, checks=checks))
     assert stats["labels"] > 0
-    print(f"threads overlap={overlap}: {stats}")
+    # `check` on the live project: one snapshot per run, so never a false alarm
+    assert checks and all(r.ok for r in checks), [str(p) for r in checks for p in r.problems]
+    print(f"threads overlap={overlap}: {stats}, {len(checks)} checks while labeling")
 
 
 def test_twenty_threads_with_expiring_leases(tmp_path):

@@ -201,10 +201,10 @@ def test_disk_full_rolls_back_and_says_so(tmp_path):
     before = dump(path)
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages + 2}")
-    with pytest.raises(store.DiskFull, match="nothing was saved"):
-        with store.write_transaction(db) as conn:
-            conn.executemany("INSERT INTO settings (key, value) VALUES (?, ?)",
-                             [(str(i), "x" * 2000) for i in range(200)])
+    with pytest.raises(store.DiskFull, match="nothing was saved"), \
+            store.write_transaction(db) as conn:
+        conn.executemany("INSERT INTO settings (key, value) VALUES (?, ?)",
+                         [(str(i), "x" * 2000) for i in range(200)])
     assert not db.conn.in_transaction
     db.close()
     assert dump(path) == before

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 import db.articles as qa
 import db.labels as ql
+import db as store
 from db import write_transaction
 from labeling import agreement, annotate, export, gold, project
 from labeling.cli import cli
@@ -474,6 +475,52 @@ def test_same_inputs_give_identical_bytes(corpus_db, tmp_path):
             assert a == b, name
 
 
+@pytest.mark.parametrize("options", [{}, {"csv_exact": True, "include_context": True},
+                                     {"ratios": None, "formats": "raw"}])
+def test_two_process_export_writes_the_same_bytes(corpus_db, tmp_path, options):
+    """Large projects are exported by two processes (labeling.export_worker writes
+    annotations.csv and computes agreement); forced here on a small project."""
+    one = export.export(corpus_db, tmp_path / "one", export.ExportOptions(**options),
+                        now=NOW, command="x", parallel=False)
+    two = export.export(corpus_db, tmp_path / "two", export.ExportOptions(**options),
+                        now=NOW, command="x", parallel=True)
+    assert one["files"] == two["files"]
+    for name in one["files"]:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monkeypatch):
+    """A label saved while the worker starts is in neither process's files: both took
+    their snapshot inside the write gate, and the writer had to wait for it."""
+    import threading
+
+    real = export._Worker.__init__
+    p = {r["name"]: r["id"] for r in annotate.list_annotators(corpus_db)}
+    sid = add_article(corpus_db, "late", ["Late sentence."])[0]
+    writer = {}
+
+    def late_write(self, *args):
+        real(self, *args)  # the worker holds its snapshot; the parent has none yet
+        other = store.connect(db_path)
+        t = threading.Thread(target=lambda: (label(other, p["carol"], sid, "none"),
+                                             other.close()))
+        t.start()
+        # Without the gate this label would be committed before the parent's snapshot.
+        t.join(timeout=1.0)
+        writer["thread"], writer["waited"] = t, t.is_alive()
+
+    monkeypatch.setattr(export._Worker, "__init__", late_write)
+    summary = export.export(corpus_db, tmp_path / "o", now=NOW, parallel=True,
+                            options=export.ExportOptions(ratios=None))
+    writer["thread"].join(30)
+    assert writer["waited"]  # the writer was held back by the gate ...
+    assert ql.get_annotation(corpus_db, sid, p["carol"]) is not None  # ... and then saved
+    raw = read_jsonl(tmp_path / "o" / "annotations.jsonl")
+    frame = pd.read_csv(tmp_path / "o" / "annotations.csv", dtype=str, keep_default_na=False)
+    assert len(raw) == len(frame) == summary["annotations"]
+    assert "late:0" not in {r["sentence_id"] for r in raw} | set(frame["sentence_id"])
+
+
 def test_card_date_is_injectable(corpus_db, tmp_path):
     do_export(corpus_db, tmp_path / "o")
     assert "Created: 2024-05-06 07:08:09 UTC" in (tmp_path / "o" / "README.md").read_text()
@@ -695,7 +742,8 @@ def test_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
     by design, a few bytes per annotation; it is stubbed out here.)"""
     import tracemalloc
 
-    monkeypatch.setattr(export, "_agreement", lambda db, options: agreement.report({}))
+    monkeypatch.setattr(export.reliability, "report",
+                        lambda db, bootstrap=0, seed=0: agreement.report({}))
     peaks = {}
     for n in (4_000, 40_000):
         db = _bulk_project(tmp_path / f"p{n}.db", n)
@@ -708,4 +756,12 @@ def test_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
         assert sum(summary["rows"].values()) == n
         db.close()
     # Loading the rows would cost ~1 KB per sentence: 36 MB more for 36,000 more sentences.
-    assert peaks[40_000] - peaks[4_000] < 2 * 2**20, peaks
+    assert peaks[40_000] - peaks[4_000] < 4 * 2**20, peaks
+
+
+def test_a_failing_worker_is_a_clear_error(corpus_db, db_path, tmp_path):
+    worker = export._Worker(str(db_path), tmp_path, export.ExportOptions(), ["no-such-task"])
+    worker.wait_ready()
+    with pytest.raises(export.ExportError, match="the export worker failed: KeyError"):
+        worker.result()
+    worker.stop()

@@ -289,6 +289,15 @@ def test_normalised_before_hashing_in_csv_and_jsonl_too(db, tmp_path):
     assert articles(db)[0]["text"] == "Line one.\nLine two."
 
 
+def test_article_hash_is_the_sha256_of_its_text(tmp_path):
+    write(tmp_path / "a.txt", ARTICLE)
+    write_jsonl(tmp_path / "b.jsonl", [{"text": "Caf\u00e9 \u201cquotes\u201d."}])
+    arts = [a for f in ("a.txt", "b.jsonl") for a in ingest.read_file(tmp_path / f)]
+    assert len(arts) == 2
+    for art in arts:
+        assert art.sha256 == hashlib.sha256(art.text.encode("utf-8")).hexdigest()
+
+
 def test_normalise_is_idempotent_and_removes_cr_and_nbsp():
     raw = "a\r\nb\rc\u00a0d\u202fe\u2007f"
     once = ingest.normalise(raw)
@@ -639,6 +648,42 @@ def test_sentences_get_the_project_overlap_as_target(tmp_path):
     import_paths(db, [write(tmp_path / "a.txt", ARTICLE)])
     assert {r[0] for r in db.execute("SELECT DISTINCT target FROM sentences")} == {3}
     assert [r[0] for r in db.execute("SELECT n_done FROM sentences")] == [0] * 4
+
+
+def test_sentence_targets_follow_the_reliability_sample(tmp_path):
+    from labeling.routing import target_for
+
+    cfg = tmp_path / "p.toml"
+    (tmp_path / "guidelines.md").write_text((ROOT / "seeds" / "guidelines.md").read_text())
+    base = (ROOT / "seeds" / "project.toml").read_text()
+    assert "sample_fraction = 1.0" in base
+    cfg.write_text(base.replace("sample_fraction = 1.0", "sample_fraction = 0.5"))
+    db = project.init(tmp_path / "p.db", config_path=cfg, seed=True)
+    import_paths(db, [write(tmp_path / "a.txt", ARTICLE + OTHER)])
+    stored_cfg = json.loads(db.execute("SELECT value FROM settings WHERE key = 'config'")
+                            .fetchone()[0])
+    rows = db.execute("SELECT id, target FROM sentences ORDER BY id").fetchall()
+    assert rows == [(sid, target_for(sid, stored_cfg)) for sid, _ in rows]
+    assert {t for _, t in rows} == {1, 2}  # both sampled and unsampled sentences
+
+
+@pytest.mark.parametrize("order", ["sequential", "random"])
+def test_sentence_order_keys_follow_the_project_order(tmp_path, order):
+    from labeling.routing import order_key
+
+    cfg = tmp_path / "p.toml"
+    (tmp_path / "guidelines.md").write_text((ROOT / "seeds" / "guidelines.md").read_text())
+    base = (ROOT / "seeds" / "project.toml").read_text()
+    cfg.write_text(base.replace('order = "sequential"', f'order = "{order}"').replace(
+        "seed = 0", "seed = 7"))
+    db = project.init(tmp_path / "p.db", config_path=cfg, seed=True)
+    import_paths(db, [write(tmp_path / "a.txt", ARTICLE)])
+    stored = db.execute("SELECT id, ord FROM sentences ORDER BY id").fetchall()
+    assert len(stored) == 33 + 4
+    seed = 7 if "seed = 7" in cfg.read_text() else 0
+    assert stored == [(sid, order_key(sid, order, seed)) for sid, _ in stored]
+    if order == "random":
+        assert [o for _, o in stored] != [sid for sid, _ in stored]
 
 
 # --------------------------------------------------------------------------- properties

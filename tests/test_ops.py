@@ -4,6 +4,7 @@ someone labels opens, passes `check` and is one consistent snapshot."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sqlite3
@@ -289,6 +290,17 @@ def test_imported_labels_beyond_target_are_not_over_quota(labeled):
     _extra_label(conn, "import:more.csv")
     conn.close()
     assert problem_names(labeled) == set()
+
+
+def test_lowering_the_overlap_below_given_labels_is_not_over_quota(project_db, db_path):
+    cfg = dataclasses.replace(project.load_config(project_db), overlap=3)
+    project.save_config(project_db, cfg)
+    for name in ("ann", "bob"):  # two of three labels on the first sentence
+        me = annotate.add_annotator(project_db, name)["id"]
+        item = annotate.next_item(project_db, me, cfg)
+        annotate.save(project_db, me, item.sentence_id, cfg, labels=["none"])
+    project.save_config(project_db, dataclasses.replace(cfg, overlap=1))
+    assert problem_names(db_path) == set()
 
 
 def _scribble(path: Path, pages: list[int]) -> None:

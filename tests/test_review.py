@@ -349,3 +349,23 @@ def test_fast_and_general_scans_agree(project_db, cfg, people, monkeypatch):
     assert s[4] not in fast.sid.tolist()
     # ["b","a"] and ["a","b"] are one label set
     assert all(list(x) == sorted(x) for x in fast.sets)
+
+
+def test_frames_for_the_charts():
+    rep = {"per_label": {"demand": {"alpha": 0.5, "n": 4}, "none": {"alpha": None, "n": 0}},
+           "notes": ["per_label[none]: not defined — never used in a pairable unit"],
+           "cohen_kappa": {"ann|bob": 0.25, "ann|cat": None}}
+    per = review.per_label_frame(rep)
+    assert per["label"].tolist() == ["demand", "none"] and per["alpha"].iloc[0] == 0.5
+    assert np.isnan(per["alpha"].iloc[1])
+    assert per["note"].tolist() == ["", "not defined — never used in a pairable unit"]
+    pairs = review.kappa_pairs_frame(rep)
+    assert sorted(zip(pairs["a"], pairs["b"])) == [("ann", "bob"), ("ann", "cat"),
+                                                   ("bob", "ann"), ("cat", "ann")]
+    assert pairs.set_index(["a", "b"]).loc[("bob", "ann"), "kappa"] == 0.25
+    import pandas as pd
+    conf = pd.DataFrame([[2, 1], [0, 3]], index=pd.Index(["x", "y"], name="ann"),
+                        columns=pd.Index(["x", "y"], name="bob"))
+    long = review.confusion_long(conf)
+    assert list(long.itertuples(index=False, name=None)) == [
+        ("x", "x", 2), ("x", "y", 1), ("y", "x", 0), ("y", "y", 3)]

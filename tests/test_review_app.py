@@ -93,6 +93,14 @@ def shown(at: AppTest) -> str | None:
     return None if text is None else text.strip()
 
 
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """Switch the page's tabs (only the open tab runs)."""
+    at.session_state["rv_tab"] = name
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def texts(at: AppTest) -> list[str]:
     return [t.value for t in at.text]
 
@@ -172,6 +180,10 @@ def test_reviewer_sees_summary_and_queue(project_db, cfg, team):
     assert any(t.startswith("2 sentences in the queue") for t in texts(at))
     cfg_keys = {f"gold_{lab.name}": lab.key.lower() for lab in cfg.labels}
     assert {k: at.button(key=k).proto.shortcut.lower() for k in cfg_keys} == cfg_keys
+    # the charts run only in their tab
+    assert len(at.get("vega_lite_chart")) == 0
+    open_tab(at, "Agreement")
+    assert shown(at) is None and gold_keys(at) == []  # the queue is not drawn meanwhile
     # agreement details: per-label table, kappa heatmap, confusion matrix, annotators
     assert len(at.get("vega_lite_chart")) == 2
     frames = [d.value for d in at.dataframe]
@@ -259,7 +271,7 @@ def test_flagged_sentences_are_listed_with_notes(project_db, cfg, team):
     s = content(project_db)
     annotate.save(project_db, team["ann"], s[3]["id"], cfg, labels=["demand"], flagged=True,
                   note="<b>is *this* a demand?</b>")
-    at = open_review()
+    at = open_tab(open_review(), "Flagged")
     assert any("1 flagged sentences" in t for t in texts(at))
     assert block_text(at, "rv_flagged_text_0").strip() == s[3]["text"]
     # the note is text, escaped, never HTML

@@ -11,6 +11,7 @@ import pytest
 import db as store
 import db.labels as q
 from benchmarks.labeling_db import build_corpus, plans_ok
+from db import settings as db_settings
 from labeling import annotate, config, project, routing
 from labeling.annotate import QuotaReached
 
@@ -269,6 +270,22 @@ def test_config_change_updates_only_open_targets(project_db, cfg):
     assert targets[first] == 2 and sum(t == 3 for t in targets.values()) == 26
 
 
+def test_lowering_the_overlap_never_leaves_a_sentence_over_quota(project_db, cfg):
+    three = dataclasses.replace(cfg, overlap=3)
+    routing.apply_config(project_db, three)
+    a, b = people(project_db, "ann", "bob")
+    sid = annotate.next_item(project_db, a, three, now=T0).sentence_id
+    annotate.save(project_db, a, sid, three, labels=["none"], now=T0)
+    assert annotate.next_item(project_db, b, three, now=T0).sentence_id == sid
+    annotate.save(project_db, b, sid, three, labels=["none"], now=T0)
+    routing.apply_config(project_db, dataclasses.replace(cfg, overlap=1))
+    targets = dict(project_db.execute("SELECT id, target FROM sentences WHERE kind='content'"))
+    assert targets[sid] == 2  # max(new overlap, labels given): complete, not over quota
+    assert set(targets.values()) == {1, 2}
+    assert q.project_progress(project_db)["complete"] == 1
+    assert_counts_exact(project_db)
+
+
 # ----------------------------------------------------------------------------- concurrency
 
 
@@ -370,3 +387,32 @@ def test_progress_counters_follow_imports_labels_config_and_deletes(empty_db):
     build_corpus(empty_db, 5, per_article=5, prefix="last")  # reuses id 149..
     assert_counts_exact(empty_db)
     assert q.project_progress(empty_db)["content_sentences"] == 153
+
+
+def test_migration_0002_counts_existing_labels_and_sets_cursors(tmp_path):
+    """A database labeled under schema 0001 gets correct counters and cursors."""
+    from db import migrations as mig
+
+    db = store.connect(tmp_path / "old.db")
+    mig.migrations.apply(db, stop_before="0002_routing_cursor_and_counts")
+    with store.write_transaction(db) as conn:
+        db_settings.put(conn, "config", config.default().to_dict())
+    # fill it the 0001 way: articles, sentences, annotators and labels, no counters
+    build_corpus(db, 20, per_article=10)
+    for name in ("ann", "bob"):
+        db.execute("INSERT INTO annotators (name, created_at) VALUES (?, 't')", [name])
+    rows = [(sid, who, ["none"], f"2024-01-01T00:00:{sid:02d}") for sid in range(1, 11)
+            for who in (1, 2)] + [(sid, 1, ["demand"], f"2024-01-01T00:01:{sid:02d}")
+                                  for sid in range(11, 14)]
+    with store.write_transaction(db) as conn:
+        q.insert_labeled_bulk(conn, rows)
+        q.recount_done(conn)
+    store.migrate(db)
+    assert q.project_progress(db) == {"content_sentences": 20, "complete": 10}
+    assert {r["name"]: r["labels"] for r in annotate.list_annotators(db)} == {"ann": 13,
+                                                                             "bob": 10}
+    cfg = project.load_config(db)
+    # ann resumes after her latest label (13), bob after his (10)
+    assert annotate.next_item(db, 1, cfg, now=T0).sentence_id == 14
+    assert annotate.next_item(db, 2, cfg, now=T0).sentence_id == 11
+    assert_counts_exact(db)

@@ -84,7 +84,7 @@ def require_role(person: dict | None, roles: tuple[str, ...] = REVIEW_ROLES) -> 
     """Stop the page unless the signed-in person has one of ``roles`` (server-side check:
     pages reached by URL or session-state tricks are refused too)."""
     if person is None or person.get("role") not in roles:
-        st.error("This page is for " + " or ".join(roles) + "s. Ask an admin for access.",
-                 icon="🔒")
+        st.error("This page is for " + " and ".join(f"{r}s" for r in roles)
+                 + " only. Ask an admin for access.", icon="🔒")
         st.stop()
     return person

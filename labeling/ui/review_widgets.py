@@ -16,7 +16,7 @@ import html
 import altair as alt
 import streamlit as st
 
-from labeling import reliability, review
+from labeling import annotate, reliability, review
 from labeling.ui import common
 
 ss = st.session_state
@@ -77,7 +77,11 @@ def summary(db) -> dict:
 
 
 def _heatmap(frame, x: str, y: str, value: str, fmt: str, domain=None):
-    base = alt.Chart(frame).encode(x=alt.X(f"{x}:N", title=None), y=alt.Y(f"{y}:N", title=None))
+    """Cells coloured by ``value`` with the value written in; axes keep the frame's order
+    (project label order), not Altair's alphabetical one."""
+    order = {c: list(dict.fromkeys(frame[c])) for c in (x, y)}
+    base = alt.Chart(frame).encode(x=alt.X(f"{x}:N", title=None, sort=order[x]),
+                                   y=alt.Y(f"{y}:N", title=None, sort=order[y]))
     scale = alt.Scale(domain=domain, scheme="blues") if domain else alt.Scale(scheme="blues")
     rect = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=scale),
                                    tooltip=[x, y, value])
@@ -172,8 +176,8 @@ def _on_skip(sid: int) -> None:
 def _filters(db, cfg) -> dict:
     cols = st.columns([1, 1, 1, 1])
     lab = cols[0].selectbox("Label", [_ANY, *cfg.label_names], key="rv_filter_label")
-    ann = cols[1].selectbox("Annotator", [_ANY, *review.queue_annotators(db)],
-                            key="rv_filter_annotator")
+    people = [a["name"] for a in annotate.list_annotators(db) if a["labels"]]
+    ann = cols[1].selectbox("Annotator", [_ANY, *people], key="rv_filter_annotator")
     art = cols[2].text_input("Article id", key="rv_filter_article", placeholder="any article")
     cols[3].toggle("Hide names", key="rv_hide_names",
                    help="Show annotators as Annotator 1, 2, … while deciding")
@@ -196,7 +200,7 @@ def _judgements_html(item: review.ReviewItem, hide: bool) -> str:
 @st.fragment
 def queue_section() -> None:
     """The disagreement queue: the lowest-agreement sentence and the keys to decide it."""
-    db, cfg, person = _ctx()
+    db, cfg, _ = _ctx()
     where = _filters(db, cfg)
     skipped = ss.setdefault("rv_skipped", [])
     q = review.queue(db, limit=20 + len(skipped), **where)
@@ -268,14 +272,19 @@ def flagged_section(db, hide: bool) -> None:
 
 
 def render() -> None:
-    """Draw the Review page (the page file checks the role first)."""
+    """Draw the Review page (the page file checks the role first). Only the open tab
+    runs: the charts cost nothing while the reviewer works through the queue."""
     db = common.session_db()
     st.header("Review")
     rep = summary(db)
-    queue_tab, agreement_tab, flagged_tab = st.tabs(["Disagreements", "Agreement", "Flagged"])
-    with queue_tab:
-        queue_section()
-    with agreement_tab:
-        details(rep)
-    with flagged_tab:
-        flagged_section(db, bool(ss.get("rv_hide_names")))
+    queue_tab, agreement_tab, flagged_tab = st.tabs(
+        ["Disagreements", "Agreement", "Flagged"], key="rv_tab", on_change="rerun")
+    if queue_tab.open:
+        with queue_tab:
+            queue_section()
+    if agreement_tab.open:
+        with agreement_tab:
+            details(rep)
+    if flagged_tab.open:
+        with flagged_tab:
+            flagged_section(db, bool(ss.get("rv_hide_names")))

@@ -1,0 +1,49 @@
+"""A worker process of a large export: raw annotation files and/or agreement figures.
+
+``labeling.export`` starts ``python -m labeling.export_worker DB FOLDER OPTIONS TASKS``
+while it holds SQLite's write lock for a moment (``db.export.write_gate``); the worker
+opens its own connection, takes its read snapshot, prints ``ready``, and from then on
+works alone. So every process of the export reads the same data, and a big export uses
+both cores. TASKS is a comma-separated list: ``jsonl`` (``annotations.jsonl``), ``csv``
+(``annotations.csv``), ``agreement`` (the report). On success the last line of stdout is
+the agreement report as JSON (``null`` without that task); on failure the exit code is
+1 and stderr says why.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the worker; ``argv`` = ``[db_path, folder, options_json, tasks]``."""
+    db_path, folder, raw_options, tasks = argv if argv is not None else sys.argv[1:]
+    # Only light imports before "ready": the parent holds the write lock until then.
+    import db as store
+    import db.export as q
+
+    db = store.connect(db_path)
+    report = None
+    try:
+        with q.snapshot(db) as conn:
+            print("ready", flush=True)
+            from labeling import export, project, reliability
+
+            options = export.options_from_json(raw_options)
+            cfg = project.load_config(db)
+            for task in tasks.split(","):
+                if task == "agreement":
+                    report = reliability.report(db, bootstrap=options.bootstrap,
+                                                seed=options.seed)
+                else:
+                    export.RAW_TASKS[task](conn, Path(folder), cfg, options)
+    finally:
+        db.close()
+    print(json.dumps(report, ensure_ascii=False, allow_nan=False), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
