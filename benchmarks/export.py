@@ -20,8 +20,12 @@ How the database is built (fast synthetic insert, through db/ functions only):
 At 1M sentences that is 3M annotations (and 3M events).
 
 Measured: the export runs as a child process (``python -m labeling --db PATH export
---out DIR --json``), so that its wall time includes start-up and its peak RSS
-(``ru_maxrss`` of the child, from ``os.wait4``) is not inflated by building the database.
+--out DIR --json``), so that its wall time includes start-up and its memory is not
+inflated by building the database. ``peak_rss_mb`` is the peak over time of the summed
+RSS of the export process and its worker processes (psutil, sampled every 20 ms);
+``peak_rss_largest_process_mb`` the largest single process (``ru_maxrss`` via
+``os.wait4``). ``load_average_1min_before``: other work on this 2-core machine skews
+timings, so it is reported with them.
 """
 
 from __future__ import annotations

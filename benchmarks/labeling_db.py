@@ -192,9 +192,14 @@ def main(argv: list[str] | None = None) -> None:
         tmp = tempfile.mkdtemp(prefix="parley-bench-")
         path = os.path.join(tmp, "bench.db")
     facts: dict = {"reused_db": Path(path).exists()}
+    # Small corpora need more open sentences than --prefill leaves: each measured
+    # annotator labels --iterations distinct sentences (three may share one at overlap 3).
+    prefill = max(0.0, min(args.prefill,
+                           1 - args.iterations * args.annotators / (2 * args.sentences)))
+    facts["prefill"] = round(prefill, 4)
     if not facts["reused_db"]:
         facts.update(build(path, n_sentences=args.sentences, per_article=args.per_article,
-                           prefill=args.prefill, pool=args.pool, overlap=3, seed=args.seed))
+                           prefill=prefill, pool=args.pool, overlap=3, seed=args.seed))
     load_before = os.getloadavg()[0]
     result = measure(path, iterations=args.iterations, n_annotators=args.annotators,
                      seed=args.seed)

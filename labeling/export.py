@@ -10,12 +10,13 @@
   whatever the policy;
 * ``README.md``: the dataset card (``labeling.export_card``).
 
-Streamed: the sentences and their grouped annotations are read from two cursors in
-sentence-id order and merged, so memory does not grow with the corpus (only the
-agreement table for the card does: a few bytes per annotation). All reads run in one
-read transaction, and the files appear atomically: they are written in a temporary
-folder next to ``out`` and renamed into place, so a crash never leaves half a
-``train.jsonl``.
+Streamed: one query walks the sentences in id order with their annotations grouped
+(``db.export``), and rows go straight to the files, so memory does not grow with the
+corpus (only the agreement table for the card does: a few bytes per annotation). Large
+projects are written by three processes at once (see :func:`write_files`). All reads
+see one snapshot of the database, and the files appear atomically: they are written in
+a temporary folder next to ``out`` and renamed into place, so a crash never leaves half
+a ``train.jsonl``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import contextlib
 import io
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -35,20 +37,23 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
-import pandas as pd
 import sqlite_utils
 
 import db as store
 import db.export as q
-from labeling import export_card, gold, project, reliability, splits
+from labeling import export_card, gold, project, splits
 from labeling.config import ProjectConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("jsonl", "csv", "raw")
 #: Projects with at least this many annotations are exported by two processes.
 PARALLEL_MIN_ANNOTATIONS = 200_000
 _ROOT = Path(__file__).resolve().parents[1]
+_READY_TIMEOUT = 60.0  # seconds a worker process may take to start and take its snapshot
 DEFAULT_BOOTSTRAP = 1000
 RAW_FILES = ("annotations.jsonl", "annotations.csv")
 CARD_FILE = "README.md"
@@ -368,6 +373,15 @@ def write_raw_csv(conn, folder: Path, cfg: ProjectConfig, options: ExportOptions
             fh.writelines(chunk)
 
 
+def agreement_report(db: sqlite_utils.Database, options: ExportOptions) -> dict[str, Any]:
+    """The card's agreement figures: ``labeling.reliability.report`` on every labeled
+    annotation (imported here: numpy and pandas cost a worker that only writes files
+    ~100 MB and a second of start-up)."""
+    from labeling import reliability
+
+    return reliability.report(db, bootstrap=options.bootstrap, seed=options.seed)
+
+
 #: The raw files by name of the task that writes them (tasks run in this process or in
 #: ``labeling.export_worker``).
 RAW_TASKS: dict[str, Callable[..., None]] = {"jsonl": write_raw_jsonl, "csv": write_raw_csv}
@@ -406,8 +420,11 @@ class _Worker:
             stderr=self.err, text=True, encoding="utf-8")
 
     def wait_ready(self) -> None:
-        """Return once the child holds its read snapshot ("ready" on its stdout)."""
-        if self.proc.stdout.readline().strip() != "ready":
+        """Return once the child holds its read snapshot ("ready" on its stdout). The
+        caller holds the write gate meanwhile, so a child that never answers is stopped
+        after ``_READY_TIMEOUT`` seconds rather than keep labelers waiting."""
+        ready, _, _ = select.select([self.proc.stdout], [], [], _READY_TIMEOUT)
+        if not ready or self.proc.stdout.readline().strip() != "ready":
             self.stop()
             self._raise()
 
@@ -459,7 +476,7 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
 
     ``parallel`` (default: when the project has at least ``PARALLEL_MIN_ANNOTATIONS``
     annotations and a database file): two worker processes (``labeling.export_worker``)
-    write ``annotations.jsonl``, and ``annotations.csv`` plus the agreement figures, while
+    write ``annotations.jsonl`` plus the agreement figures, and ``annotations.csv``, while
     this one resolves gold and writes the dataset files. All three take their read
     snapshot inside ``db.export.write_gate``, so they read the same data, and the files
     are the same bytes either way. (Processes, not threads: Python's GIL changes hands
@@ -479,7 +496,7 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
     workers: list[_Worker] = []
     with contextlib.ExitStack() as stack:
         if parallel:
-            plan = ([["jsonl"], ["csv", "agreement"]] if raw else [["agreement"]])
+            plan = [["jsonl", "agreement"], ["csv"]] if raw else [["agreement"]]
             with q.write_gate(path):
                 for tasks in plan:
                     workers.append(_Worker(path, folder, options, tasks))
@@ -494,14 +511,14 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
         stats = _sentence_pass(conn, folder, options, cfg, counts["content"], progress)
         if workers:
             progress(0.8, "writing raw annotations, computing agreement")
-            agree = [w.result() for w in workers][-1]
+            agree = next(r for r in [w.result() for w in workers] if r is not None)
         else:
             if raw:
                 progress(0.8, "writing raw annotations")
                 for task in RAW_TASKS.values():
                     task(conn, folder, cfg, options)
             progress(0.9, "computing agreement")
-            agree = reliability.report(db, bootstrap=options.bootstrap, seed=options.seed)
+            agree = agreement_report(db, options)
     names = splits.names(options.ratios)
     files = [f"{n}.{ext}" for ext in ("jsonl", "csv") if ext in options.formats for n in names]
     if "raw" in options.formats:
@@ -636,6 +653,8 @@ class Preview:
 
 def preview_frame(rows: Sequence[dict]) -> pd.DataFrame:
     """Preview records as a table: the annotations list as JSON text (one cell)."""
+    import pandas as pd
+
     frame = pd.DataFrame(list(rows))
     if "annotations" in frame:
         frame["annotations"] = [json.dumps(a, ensure_ascii=False) for a in frame["annotations"]]

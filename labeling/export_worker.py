@@ -29,14 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with q.snapshot(db) as conn:
             print("ready", flush=True)
-            from labeling import export, project, reliability
+            from labeling import export, project
 
             options = export.options_from_json(raw_options)
             cfg = project.load_config(db)
             for task in tasks.split(","):
                 if task == "agreement":
-                    report = reliability.report(db, bootstrap=options.bootstrap,
-                                                seed=options.seed)
+                    report = export.agreement_report(db, options)
                 else:
                     export.RAW_TASKS[task](conn, Path(folder), cfg, options)
     finally:

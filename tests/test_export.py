@@ -478,8 +478,8 @@ def test_same_inputs_give_identical_bytes(corpus_db, tmp_path):
 @pytest.mark.parametrize("options", [{}, {"csv_exact": True, "include_context": True},
                                      {"ratios": None, "formats": "raw"}])
 def test_two_process_export_writes_the_same_bytes(corpus_db, tmp_path, options):
-    """Large projects are exported by two processes (labeling.export_worker writes
-    annotations.csv and computes agreement); forced here on a small project."""
+    """Large projects are exported by three processes (two labeling.export_worker
+    children write the raw files and compute agreement); forced here on a small one."""
     one = export.export(corpus_db, tmp_path / "one", export.ExportOptions(**options),
                         now=NOW, command="x", parallel=False)
     two = export.export(corpus_db, tmp_path / "two", export.ExportOptions(**options),
@@ -742,8 +742,7 @@ def test_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
     by design, a few bytes per annotation; it is stubbed out here.)"""
     import tracemalloc
 
-    monkeypatch.setattr(export.reliability, "report",
-                        lambda db, bootstrap=0, seed=0: agreement.report({}))
+    monkeypatch.setattr(export, "agreement_report", lambda db, options: agreement.report({}))
     peaks = {}
     for n in (4_000, 40_000):
         db = _bulk_project(tmp_path / f"p{n}.db", n)
