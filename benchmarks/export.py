@@ -24,7 +24,8 @@ Measured: the export runs as a child process (``python -m labeling --db PATH exp
 inflated by building the database. ``peak_rss_mb`` is the peak over time of the summed
 RSS of the export process and its worker processes (psutil, sampled every 20 ms);
 ``peak_rss_largest_process_mb`` the largest single process (``ru_maxrss`` via
-``os.wait4``). ``load_average_1min_before``: other work on this 2-core machine skews
+``os.wait4``); ``cpu_seconds`` the user + system CPU time of all of them (with two
+cores the wall time cannot drop below half of it). ``load_average_1min_before``: other work on this 2-core machine skews
 timings, so it is reported with them.
 """
 
@@ -137,6 +138,8 @@ def measure(path: str, out: str, gold: str) -> dict:
     return {"seconds": round(seconds, 2), "export_seconds_inside": summary["seconds"],
             "peak_rss_mb": round(peak["rss"] / 2**20, 1),
             "peak_rss_largest_process_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
+            # CPU of the export and its workers: on 2 cores, wall >= cpu_seconds / 2
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
             "rows": summary["rows"], "excluded": summary["excluded"],
             "gold_sources": summary["gold_sources"], "file_mb": sizes,
             "total_mb": round(sum(sizes.values()), 1), "load_average_1min_before": LOAD[0]}

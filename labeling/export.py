@@ -13,7 +13,7 @@
 Streamed: one query walks the sentences in id order with their annotations grouped
 (``db.export``), and rows go straight to the files, so memory does not grow with the
 corpus (only the agreement table for the card does: a few bytes per annotation). Large
-projects are written by three processes at once (see :func:`write_files`). All reads
+projects are written by several processes at once (see :func:`write_files`). All reads
 see one snapshot of the database, and the files appear atomically: they are written in
 a temporary folder next to ``out`` and renamed into place, so a crash never leaves half
 a ``train.jsonl``.
@@ -475,9 +475,9 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
     :func:`export`). Returns the summary (see :func:`export`).
 
     ``parallel`` (default: when the project has at least ``PARALLEL_MIN_ANNOTATIONS``
-    annotations and a database file): two worker processes (``labeling.export_worker``)
-    write ``annotations.jsonl`` plus the agreement figures, and ``annotations.csv``, while
-    this one resolves gold and writes the dataset files. All three take their read
+    annotations and a database file): worker processes (``labeling.export_worker``) write
+    ``annotations.jsonl`` and ``annotations.csv`` and compute the agreement figures, while
+    this one resolves gold and writes the dataset files. All of them take their read
     snapshot inside ``db.export.write_gate``, so they read the same data, and the files
     are the same bytes either way. (Processes, not threads: Python's GIL changes hands
     around every row SQLite returns, and two threads ran slower than one.)
@@ -496,7 +496,9 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
     workers: list[_Worker] = []
     with contextlib.ExitStack() as stack:
         if parallel:
-            plan = [["jsonl", "agreement"], ["csv"]] if raw else [["agreement"]]
+            # Agreement alone: it needs numpy (~200 MB at 3M annotations) and the file
+            # writers can then run without it; four processes share the two cores.
+            plan = [["jsonl"], ["csv"], ["agreement"]] if raw else [["agreement"]]
             with q.write_gate(path):
                 for tasks in plan:
                     workers.append(_Worker(path, folder, options, tasks))

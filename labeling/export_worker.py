@@ -20,6 +20,10 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     """Run the worker; ``argv`` = ``[db_path, folder, options_json, tasks]``."""
     db_path, folder, raw_options, tasks = argv if argv is not None else sys.argv[1:]
+    if "agreement" not in tasks.split(",") and argv is None:
+        # sqlite-utils imports numpy and pandas when it can (~80 MB per process); a worker
+        # that only writes files needs neither, so make them look absent.
+        sys.modules["numpy"] = sys.modules["pandas"] = None  # type: ignore[assignment]
     # Only light imports before "ready": the parent holds the write lock until then.
     import db as store
     import db.export as q

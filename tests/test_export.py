@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import db as store
 import db.articles as qa
 import db.labels as ql
-import db as store
 from db import write_transaction
 from labeling import agreement, annotate, export, gold, project
 from labeling.cli import cli
@@ -478,7 +478,7 @@ def test_same_inputs_give_identical_bytes(corpus_db, tmp_path):
 @pytest.mark.parametrize("options", [{}, {"csv_exact": True, "include_context": True},
                                      {"ratios": None, "formats": "raw"}])
 def test_two_process_export_writes_the_same_bytes(corpus_db, tmp_path, options):
-    """Large projects are exported by three processes (two labeling.export_worker
+    """Large projects are exported by several processes (labeling.export_worker
     children write the raw files and compute agreement); forced here on a small one."""
     one = export.export(corpus_db, tmp_path / "one", export.ExportOptions(**options),
                         now=NOW, command="x", parallel=False)
@@ -764,3 +764,14 @@ def test_a_failing_worker_is_a_clear_error(corpus_db, db_path, tmp_path):
     with pytest.raises(export.ExportError, match="the export worker failed: KeyError"):
         worker.result()
     worker.stop()
+
+
+def test_streaming_queries_never_sort(corpus_db):
+    """No query of the export builds a temporary B-tree (a sort that would grow with the
+    corpus): each walks sentences and annotations in primary-key order."""
+    import db.export as qe
+
+    plans = qe.raw_query_plans(corpus_db)
+    assert set(plans) == {"sentences", "raw_jsonl", "raw_csv"}
+    for name, lines in plans.items():
+        assert lines and not any("TEMP B-TREE" in line for line in lines), (name, lines)
