@@ -34,10 +34,12 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
     if seed and not db_settings.get(db, "seeded", False):
         from labeling import ingest
 
-        with store.write_transaction(db) as conn:
-            db_settings.put(conn, "seeded", True)
+        # Import first, then record it: a crash in between only repeats an import that
+        # is a no-op anyway (same text, same hash), while the other order could lose the seed.
         if db.execute("SELECT count(*) FROM articles").fetchone()[0] == 0:
             ingest.import_paths(db, sorted(SEED_DIR.glob("*.txt")))
+        with store.write_transaction(db) as conn:
+            db_settings.put(conn, "seeded", True)
     return db
 
 

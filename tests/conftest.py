@@ -128,3 +128,17 @@ def wait_idle(page, timeout: float = 15_000) -> None:
     """Wait until the Streamlit script is not running."""
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
                            timeout=timeout)
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a browser test saves its screenshot: ``docs/screenshots/<name>`` (shown in the
+    README) when ``PARLEY_SCREENSHOTS=1``, else a temp file, so a test run does not
+    rewrite tracked files."""
+    import tempfile
+
+    if os.environ.get("PARLEY_SCREENSHOTS") == "1":
+        folder = ROOT / "docs" / "screenshots"
+    else:
+        folder = Path(tempfile.gettempdir()) / "parley-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name

@@ -10,8 +10,8 @@ import zipfile
 import pytest
 
 from labeling import annotate, project
-from tests.conftest import ROOT, StreamlitServer, wait_idle
-from tests.test_export_app import ZIP_MEMBERS, _pyarrow_usable
+from tests.conftest import StreamlitServer, screenshot_path, wait_idle
+from tests.test_export_app import ZIP_MEMBERS
 
 pytestmark = pytest.mark.browser
 
@@ -65,9 +65,6 @@ def test_download_button_delivers_the_zip(export_server, browser, tmp_path):
         page.close()
 
 
-@pytest.mark.skipif(not _pyarrow_usable(),
-                    reason="pyarrow cannot be imported here (NumPy too old for it), so "
-                           "st.dataframe cannot render")
 def test_preview_renders_rows_and_card(export_server, browser):
     page = _open_export(browser, export_server.url)
     try:
@@ -76,8 +73,7 @@ def test_preview_renders_rows_and_card(export_server, browser):
         wait_idle(page)
         assert page.locator("[data-testid='stDataFrame']").count() == 1
         assert page.locator("[data-testid='stException']").count() == 0
-        (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ROOT / "docs" / "screenshots" / "export.png"), full_page=False)
+        page.screenshot(path=str(screenshot_path("export.png")), full_page=False)
     finally:
         page.close()
 

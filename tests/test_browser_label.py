@@ -10,7 +10,7 @@ import pytest
 
 import db as store
 from labeling import ingest, project
-from tests.conftest import ROOT, StreamlitServer, wait_idle
+from tests.conftest import StreamlitServer, screenshot_path, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -68,8 +68,7 @@ def test_keyboard_labeling_lands_on_the_shown_sentences(db_path, server, browser
         if text is None:
             break
         if i == 4:
-            (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ROOT / "docs" / "screenshots" / "label.png"),
+            page.screenshot(path=str(screenshot_path("label.png")),
                             full_page=True)
         revisit = text in expected
         shown = _press_and_wait(page, key)

@@ -10,7 +10,7 @@ import pytest
 
 import db as store
 from labeling import annotate, ingest, project
-from tests.conftest import ROOT, StreamlitServer, wait_idle
+from tests.conftest import StreamlitServer, screenshot_path, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -90,10 +90,9 @@ def test_key_press_adjudicates_the_shown_sentence(disagreements, db_path, server
     assert page.inner_text(SENTENCE).strip() == first_text
     judgements = page.inner_text(".st-key-rv_judgements")
     assert "ann" in judgements and "bob" in judgements and "warning" in judgements
-    (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 1400})  # the app scrolls inside
     wait_idle(page)
-    page.screenshot(path=str(ROOT / "docs" / "screenshots" / "review.png"), full_page=True)
+    page.screenshot(path=str(screenshot_path("review.png")), full_page=True)
 
     page.keyboard.press("2")  # warning
     gold = _gold(db_path, first)

@@ -119,17 +119,6 @@ def test_the_zip_the_download_builds(labeled_db, db_path):
     assert "python -m labeling export --out export" in card
 
 
-def _pyarrow_usable() -> bool:
-    try:
-        import pyarrow  # noqa: F401  (st.dataframe needs it)
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _pyarrow_usable(),
-                    reason="pyarrow cannot be imported here (NumPy too old for it), so "
-                           "st.dataframe cannot render")
 def test_preview_shows_rows_literally_and_the_card(labeled_db):
     at = open_export("rita")
     at.button(key="export_preview_button").click().run()
