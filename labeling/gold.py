@@ -192,8 +192,8 @@ def resolve_many(
     The counts are what an export's dataset card reports ("412 unanimous, 37 ties left out").
     """
     batch = GoldBatch()
-    for sid, (annotations, adjudicated) in sentences.items():
-        res = resolve(annotations, adjudicated, policy, min_annotators)
+    for sid, (labels_list, adjudicated) in sentences.items():
+        res = resolve(labels_list, adjudicated, policy, min_annotators)
         batch.resolved[sid] = res
         if res.source is not None:
             batch.by_source[res.source] += 1

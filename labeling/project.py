@@ -9,6 +9,7 @@ import sqlite_utils
 
 import db as store
 from db import settings as db_settings
+import db.articles as articles_q
 from labeling import config as config_mod
 from labeling.config import ProjectConfig
 
@@ -36,7 +37,7 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
 
         # Import first, then record it: a crash in between only repeats an import that
         # is a no-op anyway (same text, same hash), while the other order could lose the seed.
-        if db.execute("SELECT count(*) FROM articles").fetchone()[0] == 0:
+        if articles_q.count_articles(db) == 0:
             ingest.import_paths(db, sorted(SEED_DIR.glob("*.txt")))
         with store.write_transaction(db) as conn:
             db_settings.put(conn, "seeded", True)
