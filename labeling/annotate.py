@@ -289,16 +289,10 @@ def _record(conn: sqlite3.Connection, annotator_id: int, sentence_id: int,
 
 
 def _check_labels(labels: Sequence[str], cfg: ProjectConfig) -> tuple[str, ...]:
-    labels = tuple(dict.fromkeys(labels))  # de-duplicate, keep order
-    if not labels:
-        raise LabelingError("choose at least one label")
-    unknown = [lab for lab in labels if lab not in cfg.label_names]
-    if unknown:
-        raise LabelingError(f"unknown label(s): {', '.join(unknown)}; "
-                            f"labels are {', '.join(cfg.label_names)}")
-    if len(labels) > 1 and not cfg.multi_label:
-        raise LabelingError("this project allows one label per sentence")
-    return labels
+    try:
+        return cfg.check_labels(labels)
+    except ValueError as exc:
+        raise LabelingError(str(exc)) from None
 
 
 def _refresh_unanimous(conn, sentence_id: int, target: int, stamp: str) -> None:

@@ -18,7 +18,7 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 DEFAULT_CONFIG_PATH = SEEDS / "project.toml"
@@ -77,6 +77,21 @@ class ProjectConfig:
     @property
     def label_names(self) -> list[str]:
         return [lab.name for lab in self.labels]
+
+    def check_labels(self, labels: Iterable[str], what: str = "label") -> tuple[str, ...]:
+        """``labels`` de-duplicated in order, checked against the project: at least one,
+        all known, only one unless multi-label. Raises ``ValueError`` saying which rule
+        failed (callers re-raise it as their own error type)."""
+        labels = tuple(dict.fromkeys(labels))
+        if not labels:
+            raise ValueError(f"choose at least one {what}")
+        unknown = [x for x in labels if x not in self.label_names]
+        if unknown:
+            raise ValueError(f"unknown label(s): {', '.join(unknown)}; "
+                             f"labels are {', '.join(self.label_names)}")
+        if len(labels) > 1 and not self.multi_label:
+            raise ValueError("this project allows one label per sentence")
+        return labels
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (what ``settings`` stores)."""

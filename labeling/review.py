@@ -453,16 +453,10 @@ def load(db: sqlite_utils.Database, sentence_id: int) -> ReviewItem:
 def check_labels(labels: Iterable[str], cfg: ProjectConfig) -> tuple[str, ...]:
     """The gold labels as given, validated against the project (known, one unless
     multi-label, at least one); raises :class:`ReviewError`."""
-    labels = tuple(dict.fromkeys(labels))
-    if not labels:
-        raise ReviewError("choose at least one gold label")
-    unknown = [x for x in labels if x not in cfg.label_names]
-    if unknown:
-        raise ReviewError(f"unknown label(s): {', '.join(unknown)}; "
-                          f"labels are {', '.join(cfg.label_names)}")
-    if len(labels) > 1 and not cfg.multi_label:
-        raise ReviewError("this project allows one label per sentence")
-    return labels
+    try:
+        return cfg.check_labels(labels, what="gold label")
+    except ValueError as exc:
+        raise ReviewError(str(exc)) from None
 
 
 def adjudicate(db: sqlite_utils.Database, reviewer_id: int, sentence_id: int,
