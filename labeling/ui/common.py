@@ -4,6 +4,9 @@ and who is working (name in the URL, optional password, role)."""
 from __future__ import annotations
 
 import sqlite_utils
+import functools
+import threading
+
 import streamlit as st
 
 import db as store
@@ -32,9 +35,31 @@ def _session_connection(path: str) -> sqlite_utils.Database:
     return store.connect(path)
 
 
+PRESS_LOCK = "_press_lock"
+
+
 def session_db() -> sqlite_utils.Database:
     """This browser session's connection to the project database."""
+    if PRESS_LOCK not in st.session_state:
+        st.session_state[PRESS_LOCK] = threading.RLock()
     return _session_connection(_project_path())
+
+
+def serialised(callback):
+    """Run a button callback under the session's lock.
+
+    Fast key presses can start a new script run while the previous one is still inside
+    a save (Streamlit interrupts a run only at its next Streamlit call), so two
+    callbacks of one session may overlap. Under the lock, the second sees the state the
+    first left (the sentence already answered) and is dropped as stale instead of
+    acting on the same sentence again."""
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        with st.session_state[PRESS_LOCK]:
+            return callback(*args, **kwargs)
+
+    return run
 
 
 def project_config(db: sqlite_utils.Database) -> ProjectConfig:

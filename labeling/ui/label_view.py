@@ -16,9 +16,7 @@ once per process rather than on every rerun.
 
 from __future__ import annotations
 
-import functools
 import html
-import threading
 import time
 from typing import NamedTuple
 
@@ -93,22 +91,7 @@ def _save(live: _Press, sid: int, action: str, labels: list[str] | tuple[str, ..
     return True
 
 
-def _serialised(callback):
-    """Run a press's check-and-save under the session's lock. Fast presses can start a
-    new script run while the previous one is still inside ``annotate.save`` (Streamlit
-    interrupts a run only at its next Streamlit call), so two callbacks of one session
-    may overlap; without the lock both would see the same sentence as current and the
-    second press would relabel it instead of being dropped."""
-
-    @functools.wraps(callback)
-    def run(*args):
-        with ss["lp_lock"]:
-            return callback(*args)
-
-    return run
-
-
-@_serialised
+@common.serialised
 def _on_label(sid: int, name: str) -> None:
     if (live := _live(sid)) is None:
         return
@@ -119,13 +102,13 @@ def _on_label(sid: int, name: str) -> None:
         _save(live, sid, "label", [name])
 
 
-@_serialised
+@common.serialised
 def _on_submit(sid: int) -> None:
     if (live := _live(sid)) is not None:
         _save(live, sid, "label", ss["lp_selected"])
 
 
-@_serialised
+@common.serialised
 def _on_skip(sid: int) -> None:
     if (live := _live(sid)) is None:
         return
@@ -145,13 +128,13 @@ def _on_skip(sid: int) -> None:
     nav.forward()
 
 
-@_serialised
+@common.serialised
 def _on_back(sid: int | None) -> None:
     if (live := _live(sid)) is not None:
         live.nav.back()
 
 
-@_serialised
+@common.serialised
 def _on_flag(sid: int) -> None:
     if _live(sid) is not None:
         ss["lp_flag"] = not ss.get("lp_flag")
@@ -217,8 +200,6 @@ def render() -> None:
     if person is None:
         st.info("Type your name in the sidebar to start labeling.", icon=":material/badge:")
         return
-    if "lp_lock" not in ss:
-        ss["lp_lock"] = threading.RLock()
     db = common.session_db()
     cfg = common.project_config(db)
     nav = _nav(db, person)

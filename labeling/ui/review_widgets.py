@@ -153,6 +153,7 @@ def _decide(sid: int, labels) -> None:
     ss["rationale"], ss["rv_selected"] = "", []
 
 
+@common.serialised
 def _on_gold(sid: int, name: str) -> None:
     if not _live(sid):
         return
@@ -163,11 +164,13 @@ def _on_gold(sid: int, name: str) -> None:
         _decide(sid, [name])
 
 
+@common.serialised
 def _on_submit(sid: int) -> None:
     if _live(sid):
         _decide(sid, ss.get("rv_selected", []))
 
 
+@common.serialised
 def _on_skip(sid: int) -> None:
     if _live(sid):
         ss.setdefault("rv_skipped", []).append(sid)
