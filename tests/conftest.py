@@ -142,3 +142,15 @@ def screenshot_path(name: str) -> Path:
         folder = Path(tempfile.gettempdir()) / "parley-screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+def dump(path) -> list[str]:
+    """Every schema statement and row of the database, as SQL text (to prove a failed
+    operation left the database exactly as it was)."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(path))
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from labeling.cli import cli
+from tests.conftest import dump
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_ID = "000_0a083b07f5e0d51c"
@@ -23,14 +24,6 @@ STATS_KEYS = {"articles", "sentences", "content_sentences", "annotators", "annot
 
 ARTICLE = ("Talks stall in Geneva\n\n"
            "The United States and Russia met on Monday. No agreement was reached.\n")
-
-
-def dump(path) -> list[str]:
-    conn = sqlite3.connect(str(path))
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def run(db_path, *args, input=None):

@@ -11,17 +11,9 @@ import db as store
 from db import migrations as mig
 from db.connection import BUSY_TIMEOUT_MS
 from labeling import project
+from tests.conftest import dump
 
 SEED_SENTENCES, SEED_CONTENT = 33, 27
-
-
-def dump(path) -> list[str]:
-    """Every schema statement and row of the database, as SQL text."""
-    conn = sqlite3.connect(str(path))
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 # --------------------------------------------------------------------------- connect

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +13,7 @@ import db.articles as qa
 import db.labels as ql
 from labeling import annotate, project, routing
 from labeling.cli import cli
+from tests.conftest import dump
 
 SEED_ID = "000_0a083b07f5e0d51c"
 JSON_KEYS = {"rows", "imported", "annotators_created", "over_target", "errors"}
@@ -22,14 +22,6 @@ JSON_KEYS = {"rows", "imported", "annotators_created", "over_target", "errors"}
 def run(db_path, *args):
     return CliRunner().invoke(cli, ["--db", str(db_path), *map(str, args)],
                               catch_exceptions=False)
-
-
-def dump(path) -> list[str]:
-    conn = sqlite3.connect(str(path))
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 @pytest.fixture

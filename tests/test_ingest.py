@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import db as store
 from labeling import ingest, project
 from labeling.ingest import FieldMap, IngestError, import_paths
+from tests.conftest import dump
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "000_0a083b07f5e0d51c.txt"
@@ -24,14 +25,6 @@ ARTICLE = ("Talks stall in Geneva\n\n"
            "Both sides said they would meet again.\n")
 OTHER = ("Envoys meet in Vienna\n\n"
          "Iran demanded the lifting of sanctions. The E.U. warned of consequences.\n")
-
-
-def dump(path) -> list[str]:
-    conn = sqlite3.connect(str(path))
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def articles(db) -> list[dict]:
