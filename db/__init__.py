@@ -5,7 +5,7 @@ plain dicts, lists or DataFrames. Callers never see cursors.
 """
 
 from db.connection import connect, write_transaction, DatabaseError, ReadOnlyDatabase, DiskFull
-from db.migrations import migrate, SCHEMA_VERSION
+from db.migrations import migrate, NewerDatabase, SCHEMA_VERSION
 
 __all__ = [
     "connect",
@@ -15,4 +15,5 @@ __all__ = [
     "DatabaseError",
     "ReadOnlyDatabase",
     "DiskFull",
+    "NewerDatabase",
 ]

@@ -73,10 +73,15 @@ def connect(path: str | Path, *, migrate: bool = False,
     # the lock serialises the rare cross-thread use of one connection
     db._parley_lock = threading.RLock()  # type: ignore[attr-defined]
     db._parley_path = str(path)  # type: ignore[attr-defined]
-    if migrate:
-        from db.migrations import migrate as _migrate
+    from db.migrations import check_known, migrate as _migrate
 
-        _migrate(db)
+    try:
+        check_known(db)  # every open: older code must not write a newer schema
+        if migrate:
+            _migrate(db)
+    except BaseException:
+        db.close()
+        raise
     return db
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from db.connection import DatabaseError
+
 migrations = Migrations("parley")
 
 _SCHEMA_0001 = """
@@ -213,6 +215,41 @@ def m0002_routing_cursor_and_counts(db: sqlite_utils.Database) -> None:
         db.execute(stmt)
 
 
+_SCHEMA_0003 = """
+-- Names are unique after Unicode case folding (db.annotators.name_key). Not a UNIQUE
+-- index: a database from an older version may hold clashes (Alice and alice), which
+-- ``check`` reports; new names are refused by the write path under BEGIN IMMEDIATE.
+ALTER TABLE annotators ADD COLUMN name_key TEXT;
+CREATE INDEX annotators_name_key ON annotators (name_key);
+-- Sign-in throttling, shared by every process that serves the project.
+ALTER TABLE annotators ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE annotators ADD COLUMN locked_until REAL;
+
+-- Append-only record of project-level actions that are not about one sentence
+-- (removing an article, changing a role or password). ``actor`` is the annotator name
+-- for actions taken in the app, ``cli:<os user>`` for the command line.
+CREATE TABLE project_log (
+    id          INTEGER PRIMARY KEY,
+    action      TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT '{}',   -- JSON
+    created_at  TEXT NOT NULL
+);
+"""
+
+
+@migrations(name="0003_name_keys_throttle_project_log")
+def m0003_name_keys_throttle_project_log(db: sqlite_utils.Database) -> None:
+    """Case-folded annotator names, sign-in throttling, the project log."""
+    from db.annotators import name_key
+
+    for stmt in _split_sql(_SCHEMA_0003):
+        db.execute(stmt)
+    rows = db.execute("SELECT id, name FROM annotators").fetchall()
+    db.conn.executemany("UPDATE annotators SET name_key = ? WHERE id = ?",
+                        [(name_key(name), i) for i, name in rows])
+
+
 def _split_sql(script: str) -> list[str]:
     """Statements of a script, keeping ``CREATE TRIGGER ... BEGIN ...; END`` whole
     (``sqlite3.complete_statement`` knows where a statement ends)."""
@@ -244,12 +281,30 @@ def migrate(db: sqlite_utils.Database) -> None:
     ``BEGIN`` would fail with "database is locked" or "table already exists" instead.
     (A future ``transactional=False`` migration, e.g. VACUUM, needs its own path.)
     """
+    check_known(db)
     if not migrations.pending(db):
         return  # the common case takes no lock
     from db.connection import write_transaction
 
     with write_transaction(db):
         migrations.apply(db)  # nested: sqlite-utils uses savepoints inside our transaction
+
+
+class NewerDatabase(DatabaseError):
+    """The database was written by a newer Parley (it has migrations this one lacks)."""
+
+
+def check_known(db: sqlite_utils.Database) -> None:
+    """Refuse a database that has migrations this version does not know: writing to it
+    with older code could break invariants the newer schema relies on."""
+    known = {m.name for m in migrations._migrations}
+    unknown = [name for name in applied(db) if name not in known]
+    if unknown:
+        path = getattr(db, "_parley_path", "the database")
+        raise NewerDatabase(
+            f"{path}: written by a newer version of Parley (schema {len(applied(db))}, this "
+            f"version knows {len(known)}; unknown migration(s): {', '.join(unknown)}); "
+            "upgrade Parley to open it")
 
 
 def applied(db: sqlite_utils.Database) -> list[str]:

@@ -32,9 +32,13 @@ _KEY_RE = re.compile(r"^(?:[A-Za-z0-9]|[Ff](?:[1-9]|1[0-2]))$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 _TOP_FIELDS = ("name", "multi_label", "overlap", "sample_fraction", "order", "seed",
-               "lease_minutes", "require_signin", "guidelines", "guidelines_version", "labels")
+               "lease_minutes", "require_signin", "require_passwords", "guidelines",
+               "guidelines_version", "labels")
 _LABEL_FIELDS = ("name", "key", "description", "color", "colour")
 _DEFAULT_COLOR = "#7f7f7f"
+# Upper bounds keep every stored number inside SQLite's 64-bit integers and sensible.
+MAX_OVERLAP = 100
+MAX_LEASE_MINUTES = 7 * 24 * 60
 
 
 class ConfigError(ValueError):
@@ -70,6 +74,9 @@ class ProjectConfig:
     seed: int = 0
     lease_minutes: float = 10.0
     require_signin: bool = False
+    # True: every account needs a password and a name alone shows nothing of that
+    # person's work. False ("open" project): anyone may type any annotator's name.
+    require_passwords: bool = False
     guidelines: str = ""  # markdown text (not the path)
     guidelines_version: str = "1"
     extra: dict = field(default_factory=dict)
@@ -136,8 +143,9 @@ def from_dict(data: dict[str, Any], *, source: str = "config",
     name = typed("name", str, "Parley project")
     multi_label = typed("multi_label", bool, False)
     overlap = typed("overlap", int, 2)
-    if overlap < 1:
-        errors.append(f"overlap: must be at least 1, got {overlap}")
+    if not 1 <= overlap <= MAX_OVERLAP:
+        errors.append(f"overlap: must be between 1 and {MAX_OVERLAP}, got {overlap}")
+        overlap = 2
     fraction = typed("sample_fraction", (int, float), 1.0)
     if not (0 < fraction <= 1) or math.isnan(fraction):
         errors.append(f"sample_fraction: must be > 0 and <= 1, got {fraction}")
@@ -148,9 +156,11 @@ def from_dict(data: dict[str, Any], *, source: str = "config",
     if not -(2**63) <= seed < 2**63:
         errors.append(f"seed: {seed} does not fit in 64 bits")
     lease = typed("lease_minutes", (int, float), 10)
-    if not lease > 0 or math.isinf(lease):
-        errors.append(f"lease_minutes: must be a positive number of minutes, got {lease}")
+    if not 0 < lease <= MAX_LEASE_MINUTES:
+        errors.append(f"lease_minutes: must be more than 0 and at most {MAX_LEASE_MINUTES} "
+                      f"(a week), got {lease}")
     require_signin = typed("require_signin", bool, False)
+    require_passwords = typed("require_passwords", bool, False)
     version = typed("guidelines_version", (str, int), "1")
     guidelines = _guidelines(typed("guidelines", str, ""), base_dir, errors)
     if errors:
@@ -158,6 +168,7 @@ def from_dict(data: dict[str, Any], *, source: str = "config",
     return ProjectConfig(labels=tuple(labels), name=name, multi_label=multi_label,
                          overlap=overlap, sample_fraction=float(fraction), order=order,
                          seed=seed, lease_minutes=float(lease), require_signin=require_signin,
+                         require_passwords=require_passwords,
                          guidelines=guidelines, guidelines_version=str(version))
 
 
@@ -215,7 +226,13 @@ def _labels(raw_labels: Any, errors: list[str]) -> list[Label]:
 def _guidelines(value: str, base_dir: Path | None, errors: list[str]) -> str:
     if base_dir is None or not value or "\n" in value:
         return value
-    gpath = base_dir / value
+    gpath = (base_dir / value).resolve()
+    # A config must not pull an arbitrary file of this machine into the project (and
+    # show it to every annotator): only files beside the config, or the shipped seeds.
+    if not any(gpath.is_relative_to(root) for root in (base_dir.resolve(), SEEDS)):
+        errors.append(f"guidelines: {value!r} is outside the config's folder; put the "
+                      "guidelines file next to the config")
+        return ""
     try:
         return gpath.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -6,6 +6,7 @@ import json
 import math
 import warnings
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -76,14 +77,6 @@ def crosstab_to_units(cells: dict[tuple[str, str], int]) -> dict[int, dict[str, 
     return units
 
 
-def frame_to_units(frame: pd.DataFrame) -> dict[int, dict[str, str]]:
-    """irrCAC-style ratings frame (rows units, columns raters, NaN missing)."""
-    units: dict[int, dict[str, str]] = {}
-    for u, (_, row) in enumerate(frame.iterrows()):
-        for rater, value in row.items():
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                units.setdefault(u, {})[str(rater)] = str(value)
-    return units
 
 
 # ----------------------------------------------------------------------------------------
@@ -162,31 +155,22 @@ def test_gwet_handbook_four_raters_missing_values():
     assert ag.fleiss_kappa(units) == pytest.approx(0.76117, abs=5e-6)
 
 
-@pytest.mark.parametrize(
-    "dataset, expected",
-    [("raw_5observers", 0.497), ("raw_g1g2", 0.685), ("raw_gender", 0.208),
-     ("raw_ben_gerry", 0.661)],
-)
-def test_gwet_handbook_datasets(dataset, expected):
-    # Gwet (2014) data sets shipped with irrCAC; AC1 values from irrCAC's test suite.
-    from irrCAC import datasets
-
-    units = frame_to_units(getattr(datasets, dataset)())
-    assert round(ag.gwet_ac1(units), 3) == expected
+GWET_2014 = json.loads((Path(__file__).parent / "data" / "gwet2014.json").read_text("utf-8"))
+# Source of the fixture: see its "source" key (Gwet's handbook data sets and AC1 values).
 
 
-@pytest.mark.parametrize(
-    "dataset, expected", [("table_cont3x3abstractors", 0.849), ("table_cont4x4diagnosis", 0.456)]
-)
-def test_gwet_handbook_two_rater_tables(dataset, expected):
-    # Gwet (2014) two-rater contingency tables; AC1 from irrCAC's table tests.
-    from irrCAC import datasets
+@pytest.mark.parametrize("dataset", sorted(GWET_2014["raw"]))
+def test_gwet_handbook_datasets(dataset):
+    case = GWET_2014["raw"][dataset]
+    units = {u: row for u, row in enumerate(case["units"]) if row}
+    assert round(ag.gwet_ac1(units), 3) == case["gwet_ac1"]
 
-    frame = getattr(datasets, dataset)()
-    cells = {
-        (str(r), str(c)): int(frame.loc[r, c]) for r in frame.index for c in frame.columns
-    }
-    assert round(ag.gwet_ac1(crosstab_to_units(cells)), 3) == expected
+
+@pytest.mark.parametrize("dataset", sorted(GWET_2014["tables"]))
+def test_gwet_handbook_two_rater_tables(dataset):
+    case = GWET_2014["tables"][dataset]
+    cells = {(a, b): n for a, b, n in case["cells"]}
+    assert round(ag.gwet_ac1(crosstab_to_units(cells)), 3) == case["gwet_ac1"]
 
 
 @pytest.mark.parametrize(
@@ -313,38 +297,6 @@ def test_fleiss_equals_statsmodels_on_complete_tables(table):
         assert len(np.unique(matrix)) == 1
     else:
         assert ours == pytest.approx(ref, abs=1e-9)
-
-
-def irr_frame(matrix: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame(np.where(matrix >= 0, matrix, np.nan).astype(float),
-                         columns=[f"a{j}" for j in range(matrix.shape[1])])
-    return frame
-
-
-@settings(max_examples=40, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(tables())
-def test_gwet_and_fleiss_equal_irrcac_with_missing_values(table):
-    from irrCAC.raw import CAC
-
-    matrix, q = table
-    assume(pairable(matrix))
-    units = matrix_to_units(matrix)
-    categories = [str(k) for k in range(q)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref_ac1 = CAC(irr_frame(matrix), categories=list(range(q)), digits=12).gwet()
-    # AC1 over every possible category (used or not), as irrCAC with categories=...
-    ours = ag.gwet_ac1(units, categories)
-    assert ours == pytest.approx(ref_ac1["est"]["coefficient_value"], abs=1e-9)
-    ours_f = ag.fleiss_kappa(units)
-    if len(set(matrix[matrix >= 0].tolist())) == 1:
-        assert ours_f is None  # irrCAC raises ZeroDivisionError here
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref_f = CAC(irr_frame(matrix), digits=12).fleiss()["est"]["coefficient_value"]
-    assert ours_f == pytest.approx(ref_f, abs=1e-9)
 
 
 @SETTINGS

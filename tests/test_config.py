@@ -93,12 +93,19 @@ BAD = [
     ("bad key", labels_toml(("demand", "12")), "must be one letter, digit or F1-F12"),
     ("unknown top field", "colour_scheme = 1\n" + FIVE, "unknown field(s): colour_scheme"),
     ("unknown label field", FIVE + 'shortcut = "x"\n', "unknown field(s): shortcut"),
-    ("overlap 0", "overlap = 0\n" + FIVE, "overlap: must be at least 1"),
-    ("overlap negative", "overlap = -3\n" + FIVE, "overlap: must be at least 1"),
+    ("overlap 0", "overlap = 0\n" + FIVE, "overlap: must be between 1 and 100"),
+    ("overlap negative", "overlap = -3\n" + FIVE, "overlap: must be between 1 and 100"),
     ("overlap text", 'overlap = "2"\n' + FIVE, "overlap: '2' must be a whole number"),
     ("overlap bool", "overlap = true\n" + FIVE, "overlap: must be a number"),
     ("order", 'order = "shuffled"\n' + FIVE, "order: 'shuffled' must be"),
-    ("lease", "lease_minutes = 0\n" + FIVE, "lease_minutes: must be a positive"),
+    ("lease", "lease_minutes = 0\n" + FIVE, "lease_minutes: must be more than 0"),
+    # found by a hostile user: `config check` said ok, `config load` crashed storing it
+    ("overlap beyond 64 bits", "overlap = 99999999999999999999\n" + FIVE,
+     "overlap: must be between 1 and 100"),
+    ("lease of a century", "lease_minutes = 52560000\n" + FIVE,
+     "lease_minutes: must be more than 0 and at most 10080"),
+    ("guidelines outside the config folder", 'guidelines = "../../../etc/passwd"\n' + FIVE,
+     "guidelines: '../../../etc/passwd' is outside the config's folder"),
     ("fraction 0", "sample_fraction = 0\n" + FIVE, "sample_fraction: must be > 0 and <= 1"),
     ("fraction 1.5", "sample_fraction = 1.5\n" + FIVE, "sample_fraction: must be > 0"),
     ("multi_label", "multi_label = 1\n" + FIVE, "multi_label: 1 must be true or false"),
@@ -173,7 +180,7 @@ def test_config_check_lists_every_error_and_exits_1(tmp_path):
     r = run("config", "check", str(path))
     assert r.exit_code == 1
     assert "Traceback" not in r.output
-    assert "overlap: must be at least 1" in r.stderr
+    assert "overlap: must be between 1 and 100" in r.stderr
     assert "reserved by Streamlit" in r.stderr
     assert "duplicate key" in r.stderr
     assert r.stdout == ""
