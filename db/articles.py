@@ -100,6 +100,12 @@ def list_articles(db: sqlite_utils.Database, *, limit: int = 1000, offset: int =
     ))
 
 
+def external_ids(db: sqlite_utils.Database, limit: int) -> list[str]:
+    """The external ids of the first ``limit`` articles, in import order."""
+    return [r[0] for r in db.execute("SELECT external_id FROM articles ORDER BY id LIMIT ?",
+                                     [limit])]
+
+
 def count_articles(db: sqlite_utils.Database) -> int:
     return db.execute("SELECT count(*) FROM articles").fetchone()[0]
 

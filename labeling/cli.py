@@ -20,23 +20,85 @@ from labeling.config import ConfigError
 
 
 class Ctx:
-    """What every command gets: the database path, opened lazily."""
+    """What every command gets: the database path, opened lazily in one of two ways.
 
-    def __init__(self, db_path: str):
+    ``ctx.db`` is for commands that write: it creates an empty project when the file
+    does not exist (never with the demo article). ``ctx.read_db`` is for commands that
+    only read: the file must exist, and it is opened read-only where it cannot be
+    written, so a typo in ``--db`` never leaves a new file behind.
+    """
+
+    def __init__(self, db_path: str, debug: bool = False):
         self.db_path = db_path
+        self.debug = debug
         self._db = None
 
     @property
     def db(self):
+        return self._open(lambda: project.init(self.db_path))
+
+    @property
+    def read_db(self):
+        return self._open(lambda: project.open_existing(self.db_path))
+
+    def _open(self, opener):
         if self._db is None:
-            try:
-                self._db = project.init(self.db_path)
-            except (DatabaseError, ConfigError, ingest.IngestError) as exc:
-                raise click.ClickException(str(exc)) from None
+            self._db = opener()
             ctx = click.get_current_context(silent=True)
             if ctx is not None:  # close when the command ends (tests run many in one process)
                 ctx.call_on_close(self._db.close)
         return self._db
+
+
+# Errors that carry a message meant for users: shown as one line, exit 1.
+USER_ERRORS = (DatabaseError, ConfigError, ingest.IngestError)
+
+
+class _Group(click.Group):
+    """The command group; turns every failure into one line on stderr and exit 1.
+
+    Known errors (:data:`USER_ERRORS` and the ones modules register with
+    :func:`user_error`) print their message. Anything else is a bug or an
+    unforeseen input: its type and message, and a hint to rerun with ``--debug``,
+    which shows the traceback instead.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort,
+                click.exceptions.Exit):
+            raise
+        except USER_ERRORS + tuple(_EXTRA_USER_ERRORS) as exc:
+            if _debug(ctx):
+                raise
+            raise click.ClickException(_one_line(str(exc))) from None
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            raise click.ClickException(
+                _one_line(f"unexpected {type(exc).__name__}: {exc}")
+                + " (rerun with --debug for the traceback)") from None
+
+
+_EXTRA_USER_ERRORS: list[type[Exception]] = []
+
+
+def user_error(cls: type[Exception]) -> type[Exception]:
+    """Register an exception class whose message is meant for users (one line, exit 1)."""
+    _EXTRA_USER_ERRORS.append(cls)
+    return cls
+
+
+def _debug(ctx: click.Context) -> bool:
+    obj = ctx.find_object(Ctx)
+    return bool(obj and obj.debug)
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    """Messages may quote user input: keep them on one line and of bounded length."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -47,12 +109,14 @@ def echo_json(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, allow_nan=False))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_path", metavar="PATH", envvar="PARLEY_DB", default="labels.db",
               show_default=True, help="SQLite database (default: env PARLEY_DB, else labels.db).")
+@click.option("--debug", is_flag=True, envvar="PARLEY_DEBUG",
+              help="Show the full traceback of an unexpected error.")
 @click.version_option(version=__version__, prog_name="parley")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str) -> None:
+def cli(ctx: click.Context, db_path: str, debug: bool) -> None:
     """Parley: label the sentences of negotiation news.
 
     \b
@@ -60,31 +124,28 @@ def cli(ctx: click.Context, db_path: str) -> None:
       python -m labeling --db project.db import articles/
       python -m labeling stats --json
     """
-    ctx.obj = Ctx(db_path)
+    ctx.obj = Ctx(db_path, debug)
 
 
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Project config (TOML) to store; default: the stored one, else seeds/project.toml.")
-@click.option("--no-seed", is_flag=True, help="Do not import the seed article into an empty project.")
+@click.option("--demo", is_flag=True,
+              help="Also import the demo article (the seed), to try Parley out.")
+@click.option("--no-seed", is_flag=True, hidden=True,
+              help="Accepted for old scripts; an empty project is now the default.")
 @pass_ctx
-def init(ctx: Ctx, config_path: str | None, no_seed: bool) -> None:
-    """Create the database, apply migrations and load the project config.
+def init(ctx: Ctx, config_path: str | None, demo: bool, no_seed: bool) -> None:
+    """Create the database (an empty project), apply migrations and load the config.
 
     \b
     Example:
       python -m labeling --db project.db init --config seeds/project.toml
+      python -m labeling --db try.db init --demo
     """
-    try:
-        db = project.init(ctx.db_path, config_path=config_path, seed=not no_seed)
-        if no_seed and not db_settings.get(db, "seeded", False):
-            # Record the choice: every later command opens the project with
-            # project.init(seed=True), which would otherwise import the seed after all.
-            with write_transaction(db) as conn:
-                db_settings.put(conn, "seeded", True)
-    except (DatabaseError, ConfigError, ingest.IngestError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.get_current_context().call_on_close(db.close)
+    if demo and no_seed:
+        raise click.UsageError("--demo and --no-seed contradict each other")
+    db = ctx._open(lambda: project.init(ctx.db_path, config_path=config_path, seed=demo))
     s = q.stats(db)
     click.echo(f"{ctx.db_path}: ready ({s['articles']} articles, {s['sentences']} sentences)",
                err=True)
@@ -147,7 +208,7 @@ def sentences(ctx: Ctx, external_id: str | None, as_json: bool) -> None:
     Example:
       python -m labeling sentences --article 000_0a083b07f5e0d51c --json
     """
-    db = ctx.db
+    db = ctx.read_db
     if external_id is not None and not q.external_id_exists(db, external_id):
         raise click.ClickException(f"no article with id {external_id!r}")
     for row in q.iter_sentences(db, external_id):
@@ -168,7 +229,7 @@ def stats(ctx: Ctx, as_json: bool) -> None:
     Example:
       python -m labeling stats --json
     """
-    s = q.stats(ctx.db)
+    s = q.stats(ctx.read_db)
     if as_json:
         echo_json(s)
     else:

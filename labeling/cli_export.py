@@ -82,7 +82,7 @@ def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
         bar.__enter__()
         progress = lambda f, _m: bar.update(int(f * 100) - bar.pos)
     try:
-        summary = exporter.export(ctx.db, target, options, progress=progress,
+        summary = exporter.export(ctx.read_db, target, options, progress=progress,
                                   command=options.command(out))
     except (exporter.ExportError, DatabaseError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -53,7 +53,7 @@ def config_show(ctx: Ctx, as_json: bool) -> None:
       python -m labeling config show --json
     """
     try:
-        cfg = project.load_config(ctx.db)
+        cfg = project.load_config(ctx.read_db)
     except ConfigError as exc:
         raise _config_failure(exc) from None
     if as_json:
@@ -175,7 +175,7 @@ def annotator_list(ctx: Ctx, as_json: bool) -> None:
     Example:
       python -m labeling annotator list --json
     """
-    rows = annotate.list_annotators(ctx.db)
+    rows = annotate.list_annotators(ctx.read_db)
     if as_json:
         echo_json(rows)
         return

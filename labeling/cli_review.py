@@ -89,7 +89,7 @@ def agreement_cmd(ctx: Ctx, as_json: bool, bootstrap: int, seed: int) -> None:
       python -m labeling agreement --json --bootstrap 1000 --seed 1
     """
     try:
-        rep = reliability.report(ctx.db, bootstrap=bootstrap, seed=seed)
+        rep = reliability.report(ctx.read_db, bootstrap=bootstrap, seed=seed)
     except DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
     rep = {k: rep[k] for k in AGREEMENT_KEYS}

@@ -20,7 +20,7 @@ REVIEW_ROLES = ("reviewer", "admin")
 def _project_path() -> str:
     """Migrations, config and seed: once per process (cache_resource is process-global)."""
     path = project.db_path()
-    project.init(path).close()
+    project.open_for_app(path).close()
     return path
 
 
