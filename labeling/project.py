@@ -38,11 +38,12 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
     app seeds only a database it made, never one that ``init`` left empty.
     """
     db = store.connect(db_path(path), migrate=True)
-    if db_settings.get(db, "origin") is None:
+    stored = db_settings.get(db, "config")
+    if stored is None and db_settings.get(db, "origin") is None:
+        # a new project (databases from before this record have a stored config)
         with store.write_transaction(db) as conn:
             db_settings.put(conn, "origin", {"created_by": created_by,
                                              "created_at": _now()})
-    stored = db_settings.get(db, "config")
     if config_path is not None or stored is None:
         cfg = config_mod.load(config_path) if config_path else config_mod.default()
         save_config(db, cfg)

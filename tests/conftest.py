@@ -26,7 +26,7 @@ def project_db(db_path):
     """An initialised project (migrations, default config, the seed article)."""
     from labeling import project
 
-    db = project.init(db_path)
+    db = project.init(db_path, seed=True)
     yield db
     db.close()
 

@@ -89,7 +89,7 @@ def _open(browser, url: str, name: str):
 
 
 def test_three_browsers_label_at_once(db_path, browser, tmp_path):
-    db = project.init(db_path)  # migrations, default config (overlap 2), the seed article
+    db = project.init(db_path, seed=True)  # migrations, default config (overlap 2), the seed article
     news = tmp_path / "news.jsonl"  # and two synthetic articles (quotes, $ figures, U.S.)
     news.write_text("".join(json.dumps(a) + "\n" for a in synth.articles(40, seed=1)))
     ingest.import_paths(db, [news])

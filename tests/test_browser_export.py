@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 def export_server(db_path):
     """The seed project, fully labeled by two annotators who agree on most sentences,
     a reviewer, then a live app on it."""
-    db = project.init(db_path)
+    db = project.init(db_path, seed=True)
     cfg = project.load_config(db)
     annotate.add_annotator(db, "rita", "reviewer")
     names = cfg.label_names
@@ -82,7 +82,7 @@ def test_zip_bytes_are_a_valid_archive_for_the_empty_case(db_path):
     """No labels at all: the export still writes every file (empty splits) and a card."""
     from labeling import export
 
-    project.init(db_path).close()
+    project.init(db_path, seed=True).close()
     data = export.export_zip(db_path)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == ZIP_MEMBERS

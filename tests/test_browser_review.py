@@ -29,7 +29,7 @@ def _label(db, cfg, who: dict, sid: int, **by_name) -> None:
 def disagreements(db_path):
     """Before the server starts: two annotators label the seed article's first ten
     content sentences, disagreeing on three; one flags a sentence; rita reviews."""
-    db = project.init(db_path)
+    db = project.init(db_path, seed=True)
     cfg = project.load_config(db)
     who = {n: annotate.add_annotator(db, n)["id"] for n in ("ann", "bob")}
     annotate.add_annotator(db, "rita", "reviewer")

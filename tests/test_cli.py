@@ -48,7 +48,7 @@ def python_m(*args, cwd=None, env=None, **kw):
 @pytest.fixture
 def seeded(tmp_path):
     path = tmp_path / "p.db"
-    run_ok(path, "init")
+    run_ok(path, "init", "--demo")
     return path
 
 
@@ -59,21 +59,25 @@ def jsonl(stdout: str) -> list[dict]:
 # --------------------------------------------------------------------------- init / --db
 
 
-def test_init_creates_the_project_with_the_seed_once(tmp_path):
+def test_init_demo_imports_the_seed_once(tmp_path):
     path = tmp_path / "p.db"
-    result = run_ok(path, "init")
+    result = run_ok(path, "init", "--demo")
     assert result.stdout == ""
     assert "33 sentences" in result.stderr
     stats = json.loads(run_ok(path, "stats", "--json").stdout)
     assert (stats["articles"], stats["sentences"], stats["content_sentences"]) == (1, 33, 27)
     before = dump(path)
-    run_ok(path, "init")
+    run_ok(path, "init", "--demo")
     assert dump(path) == before
 
 
-def test_init_no_seed(tmp_path):
+@pytest.mark.parametrize("flags", [(), ("--no-seed",)], ids=["init", "init --no-seed"])
+def test_init_makes_an_empty_project(tmp_path, flags):
+    # regression: init (and every command that created a database) added the demo article
     path = tmp_path / "p.db"
-    run_ok(path, "init", "--no-seed")
+    run_ok(path, "init", *flags)
+    assert json.loads(run_ok(path, "stats", "--json").stdout)["articles"] == 0
+    run_ok(path, "init")  # opening it again adds nothing either
     assert json.loads(run_ok(path, "stats", "--json").stdout)["articles"] == 0
 
 

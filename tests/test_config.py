@@ -158,7 +158,7 @@ def run(*args: str, input: str | None = None, env: dict | None = None):
     return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
 
 
-def test_config_show_prints_the_stored_config_as_toml_and_json(db_path):
+def test_config_show_prints_the_stored_config_as_toml_and_json(empty_db):
     r = run("config", "show")
     assert r.exit_code == 0, r.output
     shown = tomllib.loads(r.stdout)
@@ -192,7 +192,7 @@ def test_config_check_missing_file_exits_1(tmp_path):
     assert "cannot read" in r.stderr
 
 
-def test_config_show_output_can_be_loaded_back(db_path, tmp_path):
+def test_config_show_output_can_be_loaded_back(empty_db, tmp_path):
     shown = tmp_path / "shown.toml"
     shown.write_text(run("config", "show").stdout, encoding="utf-8")
     assert run("config", "check", str(shown)).stdout.strip() == "ok"

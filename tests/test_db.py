@@ -255,8 +255,8 @@ def _counts(db) -> tuple[int, int, int]:
             db.execute("SELECT count(*) FROM sentences WHERE kind = 'content'").fetchone()[0])
 
 
-def test_first_init_imports_the_seed(tmp_path):
-    db = project.init(tmp_path / "p.db")
+def test_first_init_with_seed_imports_the_seed(tmp_path):
+    db = project.init(tmp_path / "p.db", seed=True)
     assert _counts(db) == (1, SEED_SENTENCES, SEED_CONTENT)
     ext = db.execute("SELECT external_id FROM articles").fetchone()[0]
     assert ext == "000_0a083b07f5e0d51c"
@@ -264,9 +264,9 @@ def test_first_init_imports_the_seed(tmp_path):
 
 def test_second_init_does_not_import_the_seed_again(tmp_path):
     path = tmp_path / "p.db"
-    project.init(path).close()
+    project.init(path, seed=True).close()
     before = dump(path)
-    project.init(path).close()
+    project.init(path, seed=True).close()
     assert dump(path) == before
     # not even when the seed article was removed by hand: the project was seeded once
     conn = sqlite3.connect(str(path))
@@ -274,7 +274,7 @@ def test_second_init_does_not_import_the_seed_again(tmp_path):
         conn.execute("DELETE FROM sentences")
         conn.execute("DELETE FROM articles")
     conn.close()
-    assert _counts(project.init(path)) == (0, 0, 0)
+    assert _counts(project.init(path, seed=True)) == (0, 0, 0)
 
 
 def test_init_without_seed_leaves_the_project_empty(tmp_path):

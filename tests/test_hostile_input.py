@@ -100,7 +100,7 @@ BAD_FILES: dict[str, tuple[str, bytes | str, int | None]] = {
 def project_file(tmp_path_factory) -> Path:
     """One seeded project for the whole module: nothing may change it anyway."""
     path = tmp_path_factory.mktemp("hostile") / "labels.db"
-    project.init(path).close()
+    project.init(path, seed=True).close()
     return path
 
 
