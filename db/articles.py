@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any, Iterable, Iterator
 
@@ -89,15 +90,84 @@ def insert_sentences(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     )
 
 
-def list_articles(db: sqlite_utils.Database, *, limit: int = 1000, offset: int = 0) -> list[dict]:
-    """Articles with their sentence counts, in import order."""
+def list_articles(db: sqlite_utils.Database, *, limit: int | None = 1000,
+                  offset: int = 0) -> list[dict]:
+    """Articles with their sentence, label and gold counts, in import order
+    (``limit=None``: all of them)."""
     return list(db.query(
         "SELECT a.id, a.external_id, a.title, a.source, a.url, a.published_at, a.imported_at, "
         "(SELECT count(*) FROM sentences s WHERE s.article_id = a.id) AS sentences, "
         "(SELECT count(*) FROM sentences s WHERE s.article_id = a.id AND s.kind = 'content') "
-        "AS content_sentences FROM articles a ORDER BY a.id LIMIT ? OFFSET ?",
-        [limit, offset],
+        "AS content_sentences, "
+        "(SELECT count(*) FROM sentences s JOIN annotations n ON n.sentence_id = s.id "
+        " WHERE s.article_id = a.id AND n.status = 'labeled') AS labels, "
+        "(SELECT count(*) FROM sentences s JOIN gold g ON g.sentence_id = s.id "
+        " WHERE s.article_id = a.id) AS gold "
+        "FROM articles a ORDER BY a.id LIMIT ? OFFSET ?",
+        [-1 if limit is None else limit, offset],
     ))
+
+
+def article_by_external_id(db: sqlite_utils.Database | sqlite3.Connection,
+                           external_id: str) -> dict | None:
+    """``{"id", "external_id", "title", "sha256"}`` of one article, or None."""
+    row = db.execute("SELECT id, external_id, title, sha256 FROM articles "
+                     "WHERE external_id = ?", [external_id]).fetchone()
+    return None if row is None else dict(zip(("id", "external_id", "title", "sha256"), row))
+
+
+_OF_ARTICLE = "sentence_id IN (SELECT id FROM sentences WHERE article_id = :a)"
+# What removing an article takes with it, counted before and deleted in this order
+# (children before parents: gold and annotations point at events, all at sentences).
+_REMOVAL = (
+    ("gold", f"FROM gold WHERE {_OF_ARTICLE}"),
+    ("assignments", f"FROM assignments WHERE {_OF_ARTICLE}"),
+    ("annotations", f"FROM annotations WHERE {_OF_ARTICLE}"),
+    ("events", f"FROM events WHERE {_OF_ARTICLE}"),
+    ("sentences", "FROM sentences WHERE article_id = :a"),
+    ("articles", "FROM articles WHERE id = :a"),
+)
+
+
+def article_footprint(conn: sqlite3.Connection | sqlite_utils.Database,
+                      article_id: int) -> dict[str, int]:
+    """Rows that depend on an article, by table, plus ``labels`` (labeled annotations)."""
+    counts = {table: conn.execute(f"SELECT count(*) {rest}", {"a": article_id}).fetchone()[0]
+              for table, rest in _REMOVAL}
+    counts["labels"] = conn.execute(
+        f"SELECT count(*) FROM annotations WHERE {_OF_ARTICLE} AND status = 'labeled'",
+        {"a": article_id}).fetchone()[0]
+    return counts
+
+
+def delete_article(conn: sqlite3.Connection, article_id: int) -> None:
+    """Delete an article and everything that hangs on it; call inside a write
+    transaction. Triggers keep the annotators' label counters and the project
+    progress counters in step; routing cursors on its sentences are cleared."""
+    conn.execute("UPDATE annotators SET cursor_sentence = NULL WHERE cursor_sentence IN "
+                 "(SELECT id FROM sentences WHERE article_id = :a)", {"a": article_id})
+    for _table, rest in _REMOVAL:
+        conn.execute(f"DELETE {rest}", {"a": article_id})
+
+
+def log_action(conn: sqlite3.Connection, action: str, actor: str, detail: dict,
+               created_at: str) -> int:
+    """Append a row to ``project_log``; returns its id."""
+    cur = conn.execute("INSERT INTO project_log (action, actor, detail, created_at) "
+                       "VALUES (?, ?, ?, ?)",
+                       [action, actor, json.dumps(detail, ensure_ascii=False), created_at])
+    return int(cur.lastrowid)
+
+
+def project_log(db: sqlite_utils.Database, action: str | None = None) -> list[dict]:
+    """The project log, oldest first (``detail`` decoded), optionally one action only."""
+    sql = "SELECT id, action, actor, detail, created_at FROM project_log"
+    params: list[Any] = []
+    if action is not None:
+        sql += " WHERE action = ?"
+        params.append(action)
+    return [{**row, "detail": json.loads(row["detail"])}
+            for row in db.query(sql + " ORDER BY id", params)]
 
 
 def external_ids(db: sqlite_utils.Database, limit: int) -> list[str]:

@@ -354,12 +354,15 @@ def count_progress(db: sqlite3.Connection | sqlite_utils.Database) -> dict:
     return {"content_sentences": content, "complete": complete, "labeled": per}
 
 
-def data_version(db: sqlite_utils.Database) -> tuple[int, int]:
+def data_version(db: sqlite_utils.Database) -> tuple[int, int, int]:
     """Changes whenever labels, gold or the corpus change: (last event id, sentence count
-    high-water mark). Cheap: two rowid lookups."""
+    high-water mark, last project-log id). The third part catches an article removal,
+    which deletes events and sentences below both high-water marks. Cheap: three rowid
+    lookups."""
     e = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
     s = db.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
-    return int(e), int(s)
+    p = db.execute("SELECT coalesce(max(id), 0) FROM project_log").fetchone()[0]
+    return int(e), int(s), int(p)
 
 
 def set_targets(conn: sqlite3.Connection, target: int | Callable[[int], int], *,

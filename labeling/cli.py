@@ -38,6 +38,11 @@ class Ctx:
         return self._open(lambda: project.init(self.db_path))
 
     @property
+    def db_existing(self):
+        """For commands that change a project that must already exist (never creates)."""
+        return self._open(lambda: project.open_existing(self.db_path))
+
+    @property
     def read_db(self):
         return self._open(lambda: project.open_existing(self.db_path))
 
@@ -243,4 +248,4 @@ def main() -> None:
 
 
 # Commands of each area live in their own module and register themselves on ``cli``.
-from labeling import cli_export, cli_label, cli_ops, cli_review  # noqa: E402,F401
+from labeling import cli_corpus, cli_export, cli_label, cli_ops, cli_review  # noqa: E402,F401

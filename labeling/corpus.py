@@ -1,11 +1,14 @@
-"""Read-only views of the corpus for pages and the CLI."""
+"""The corpus for pages and the CLI: read-only views, and taking an article out again."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 import pandas as pd
 import sqlite_utils
 
 import db.articles as q
+from db import write_transaction
 
 
 def summary(db: sqlite_utils.Database) -> dict[str, int]:
@@ -13,8 +16,8 @@ def summary(db: sqlite_utils.Database) -> dict[str, int]:
     return q.stats(db)
 
 
-def articles(db: sqlite_utils.Database, limit: int = 1000) -> list[dict]:
-    """Articles with sentence counts, in import order."""
+def articles(db: sqlite_utils.Database, limit: int | None = 1000) -> list[dict]:
+    """Articles with sentence, label and gold counts, in import order."""
     return q.list_articles(db, limit=limit)
 
 
@@ -22,3 +25,44 @@ def sentence_table(db: sqlite_utils.Database, external_id: str) -> pd.DataFrame:
     """Sentences of one article: public id, kind, text."""
     rows = list(q.iter_sentences(db, external_id))
     return pd.DataFrame(rows, columns=["id", "index", "kind", "text", "start", "end"])
+
+
+class CorpusError(Exception):
+    """A corpus change that cannot be made as asked (the message says why)."""
+
+
+class ArticleNotFound(CorpusError):
+    """No article has the given id."""
+
+
+class ArticleHasLabels(CorpusError):
+    """The article has labels or gold, and removing it was not confirmed."""
+
+
+def remove_article(db: sqlite_utils.Database, external_id: str, *, actor: str,
+                   force: bool = False) -> dict:
+    """Take an article out of the project: its sentences, and with ``force`` also its
+    labels, events, leases and gold. Without ``force`` an article that anyone has
+    labeled (or that has gold) is refused, so a slip cannot delete work.
+
+    The removal is one transaction and is recorded in the project log (who, when,
+    what, how many rows). Returns ``{"article", "title", "removed": {table: rows}}``.
+    """
+    with write_transaction(db) as conn:
+        art = q.article_by_external_id(conn, external_id)
+        if art is None:
+            raise ArticleNotFound(f"no article with id {external_id!r} "
+                                  "(`article list` shows the ids)")
+        counts = q.article_footprint(conn, art["id"])
+        worked = counts["events"] or counts["gold"]
+        if worked and not force:
+            raise ArticleHasLabels(
+                f"article {external_id!r} has {counts['labels']} label(s), "
+                f"{counts['events']} logged action(s) and {counts['gold']} gold label(s); "
+                "removing it deletes them too: add --force to confirm")
+        q.delete_article(conn, art["id"])
+        detail = {"article": art["external_id"], "title": art["title"],
+                  "sha256": art["sha256"], "forced": bool(force), "removed": counts}
+        q.log_action(conn, "remove_article", actor, detail,
+                     datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return {"article": art["external_id"], "title": art["title"], "removed": counts}

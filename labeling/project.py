@@ -103,10 +103,16 @@ def _writable(p: Path) -> bool:
     return os.access(p, os.W_OK) and os.access(p.parent, os.W_OK | os.X_OK)
 
 
-def only_demo(db: sqlite_utils.Database) -> bool:
-    """Whether the project holds the demo (seed) article and nothing else."""
+DEMO_ID = "000_0a083b07f5e0d51c"  # the seed article's external id (its file name)
+
+
+def corpus_state(db: sqlite_utils.Database) -> str:
+    """``"empty"``, ``"demo"`` (only the seed article) or ``"real"``: what the app tells
+    a visitor about the project's articles. Two rowid lookups."""
     ids = articles_q.external_ids(db, limit=2)
-    return ids == [p.stem for p in sorted(SEED_DIR.glob("*.txt"))]
+    if not ids:
+        return "empty"
+    return "demo" if ids == [DEMO_ID] else "real"
 
 
 def _now() -> str:

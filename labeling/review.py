@@ -149,7 +149,7 @@ class _Index:
     the distinct label sets). ``flagged``: sentence id -> number of flagged annotations.
     """
 
-    version: tuple[int, int] = (-1, -1)
+    version: tuple[int, int, int] = (-1, -1, -1)
     last_event: int = 0
     sid: np.ndarray = field(default_factory=lambda: _empty(np.int64))
     agree: np.ndarray = field(default_factory=lambda: _empty(np.float64))
@@ -324,7 +324,9 @@ class _Index:
         if version == self.version:
             return
         upto = version[0]
-        if self.version == (-1, -1) or upto < self.last_event:  # new, or another file
+        # new, another file, or corpus removals (an article removal deletes events, which
+        # the incremental path below cannot see)
+        if self.version[0] < 0 or upto < self.last_event or version[2] != self.version[2]:
             self._rebuild(db)
         else:
             changed = qr.changed_sentences(db, self.last_event, upto)
