@@ -6,7 +6,7 @@
 
 Each stage runs in its own process (so its peak RSS is its own, read from ``wait4``)
 and prints JSON; this runner collects them under ``stages`` and adds a ``summary`` of the
-figures DESIGN.md sets targets for. A failed stage is reported, not hidden.
+figures docs/architecture.md sets targets for. A failed stage is reported, not hidden.
 """
 
 from __future__ import annotations

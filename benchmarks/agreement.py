@@ -3,7 +3,7 @@
     python -m benchmarks.agreement [--sentences 1000000] [--per-sentence 3] [--pool 20]
         [--import-rows 100000] [--bootstrap 1000] [--repeat 3] [--db PATH] [--keep]
 
-Prints one JSON object. DESIGN.md target: the agreement report in <= 2 s, values equal to
+Prints one JSON object. Target (docs/architecture.md): the agreement report in <= 2 s, values equal to
 reference libraries.
 
 How the database is built (through db/ and labeling/ functions only):

@@ -3,7 +3,7 @@
     python -m benchmarks.export [--sentences 1000000] [--annotators-per-sentence 3]
         [--db PATH] [--keep] [--gold unanimous]
 
-Prints one JSON object. DESIGN.md target: export JSONL + CSV <= 20 s with memory flat
+Prints one JSON object. Target (docs/architecture.md): export JSONL + CSV <= 20 s with memory flat
 (streamed); here also the raw annotation files and the card, and peak RSS <= 500 MB.
 
 How the database is built (fast synthetic insert, through db/ functions only):

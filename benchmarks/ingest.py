@@ -11,7 +11,7 @@ temporary folder, then measures
 * the peak resident memory of the import: a fresh child process that does only the
   import, sampled (with its segment helper) from the parent.
 
-Prints one JSON object. Target (DESIGN.md): >= 50,000 sentences/s end to end at 1M.
+Prints one JSON object. Target (docs/architecture.md): >= 50,000 sentences/s end to end at 1M.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python -m benchmarks.labeling_db [--sentences 1000000] [--prefill 0.97]
         [--iterations 2000] [--annotators 4] [--db PATH] [--keep]
 
-Prints one JSON object. DESIGN.md target: next sentence + save label p95 <= 2 ms at
+Prints one JSON object. Target (docs/architecture.md): next sentence + save label p95 <= 2 ms at
 1M sentences / 3M annotations.
 
 How the database is built (quickly, and through db/ functions only):

@@ -6,7 +6,7 @@ sentence (and presses applied to the wrong sentence), server memory. Prints JSON
 
 The database is built once per size from ``benchmarks.synth`` articles through the
 real importer (``ingest.import_paths``) and reused when ``--db`` already holds it.
-Targets (DESIGN.md): AppTest p50 <= 25 ms, Chromium p50 <= 150 ms with no press on
+Targets (docs/architecture.md): AppTest p50 <= 25 ms, Chromium p50 <= 150 ms with no press on
 the wrong sentence, server RSS <= 300 MB.
 """
 

@@ -1,7 +1,7 @@
 """Connections and the one write path.
 
 Streamlit runs every rerun on a new thread and serves all sessions from one process
-(see notes/streamlit.md), so connections are opened with ``check_same_thread=False``
+(see docs/architecture.md), so connections are opened with ``check_same_thread=False``
 and every multi-statement write goes through :func:`write_transaction`, which takes
 SQLite's write lock up front with ``BEGIN IMMEDIATE``. A deferred ``BEGIN`` (what
 ``sqlite_utils.Database.atomic`` does) upgrades its lock mid-transaction and fails
@@ -11,6 +11,7 @@ with "database is locked" under concurrent writers instead of waiting.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -48,27 +49,21 @@ def connect(path: str | Path, *, migrate: bool = False,
     raises :class:`ReadOnlyDatabase` (as on a read-only file, even for root).
     """
     try:
-        conn = sqlite3.connect(
-            f"{Path(path).resolve().as_uri()}?mode=ro" if readonly else str(path),
-            uri=readonly,
-            check_same_thread=False,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,  # autocommit; transactions are explicit (BEGIN IMMEDIATE)
-        )
+        conn = _open(path, readonly=readonly, immutable=False)
     except sqlite3.Error as exc:
-        raise _translate(exc, path) from None
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if str(path) != ":memory:" and not readonly:
-            # the first statement that reads the file: "file is not a database" shows here
-            conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL is durable in WAL mode against process crashes (not power loss),
-        # and avoids an fsync per label.
-        conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.Error as exc:
-        conn.close()
-        raise _translate(exc, path) from None
+        if not (readonly and _needs_immutable(exc, path)):
+            raise _translate(exc, path) from None
+        # A WAL database is read through its -shm index, which SQLite must create when
+        # it is missing (the last connection to close removes it); in a folder we may
+        # not write it cannot. ``immutable=1`` reads the file without index or locks.
+        # Safe here: with no -wal file holding changes the file is the whole database,
+        # and nobody writes it meanwhile, as a writer would first have to create the
+        # -wal and -shm files in that folder (and its changes would reach the file
+        # itself only at a checkpoint).
+        try:
+            conn = _open(path, readonly=True, immutable=True)
+        except sqlite3.Error as exc2:
+            raise _translate(exc2, path) from None
     db = sqlite_utils.Database(conn)
     # the lock serialises the rare cross-thread use of one connection
     db._parley_lock = threading.RLock()  # type: ignore[attr-defined]
@@ -83,6 +78,50 @@ def connect(path: str | Path, *, migrate: bool = False,
         db.close()
         raise
     return db
+
+
+def _open(path: str | Path, *, readonly: bool, immutable: bool) -> sqlite3.Connection:
+    """A configured connection; raises ``sqlite3.Error`` (the caller translates it)."""
+    target = str(path)
+    if readonly:
+        target = f"{Path(path).resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+    conn = sqlite3.connect(
+        target,
+        uri=readonly,
+        check_same_thread=False,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,  # autocommit; transactions are explicit (BEGIN IMMEDIATE)
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if str(path) != ":memory:" and not readonly:
+            # the first statement that reads the file: "file is not a database" shows here
+            conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is durable in WAL mode against process crashes (not power loss),
+        # and avoids an fsync per label.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if readonly:  # read now, so that a file that cannot be read fails here
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _needs_immutable(exc: sqlite3.Error, path: str | Path) -> bool:
+    """Whether a read-only open failed only because SQLite could not create the -shm
+    file of a WAL database (a folder that cannot be written), with no -wal changes
+    that reading the file alone would miss."""
+    if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_READONLY_DIRECTORY",
+                                                    "SQLITE_CANTOPEN"):
+        return False
+    try:
+        return os.path.getsize(f"{Path(path).resolve()}-wal") == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

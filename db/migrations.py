@@ -122,7 +122,7 @@ CREATE TABLE settings (
 
 @migrations(name="0001_initial")
 def m0001_initial(db: sqlite_utils.Database) -> None:
-    """Every table of the data model in DESIGN.md."""
+    """Every table of the data model (docs/architecture.md)."""
     # executescript would COMMIT the migration's transaction; run statements one by one.
     for stmt in _SCHEMA_0001.split(";"):
         if stmt.strip():

@@ -5,7 +5,7 @@ headline, a photo caption, or a non-content line (photo credit, byline, comment 
 flagged ``kind="boilerplate"`` so the app can keep it but hide it from annotators.
 ``text[span.start:span.end]`` is the unit without surrounding whitespace.
 
-How a text is cut, in order (see ``notes/segmentation.md`` for why):
+How a text is cut, in order (docs/architecture.md says why sentencex):
 
 1. sentencex (pinned in requirements.txt) splits the whole article once; it is the best
    measured English splitter and is fast, but it ignores single newlines.

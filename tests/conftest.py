@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh project database per test, the shared/ data folder."""
+"""Shared fixtures: a fresh project database per test, browsers, the public test data."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def test_default_config_loads_with_the_design_labels_and_keys():
     assert cfg.order == "sequential"
     assert cfg.lease_minutes > 0
     assert cfg.guidelines_version == "1"
-    # DESIGN.md definitions
+    # the default label scheme (seeds/project.toml)
     desc = {lab.name: lab.description for lab in cfg.labels}
     assert "insists that another do or stop" in desc["demand"]
     assert "threatens consequences" in desc["warning"]

@@ -50,3 +50,31 @@ def test_reference_libraries_are_test_only():
     assert "krippendorff" not in runtime and "krippendorff" in dev
     # irrCAC pinned scipy 1.12 and pandas < 3, holding the tests on an older stack
     assert "irrcac" not in dev.lower()
+
+
+def _tracked_text_files():
+    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    if out.returncode != 0:
+        pytest.skip("not a git checkout")
+    for name in out.stdout.splitlines():
+        path = ROOT / name
+        if path.suffix in {".py", ".md", ".toml", ".txt", ".cfg"} or name == ".ci/run":
+            if path.is_file():
+                yield name, path.read_text(encoding="utf-8", errors="replace")
+
+
+def test_the_project_explains_itself():
+    # No comment or docstring sends the reader outside the repository, and no path of
+    # a development machine is committed. Tests may read ../shared/data (public test sets).
+    bad = []
+    for name, text in _tracked_text_files():
+        for no, line in enumerate(text.splitlines(), 1):
+            if name == "tests/test_stack.py":
+                continue
+            outside = ("notes/" in line or "DESIGN.md" in line or "DEVELOPERS" in line
+                       or ("shared/" in line and "shared/data" not in line))
+            machine = "/work/" in line or "/root/" in line or "/home/" in line
+            if outside or machine:
+                bad.append(f"{name}:{no}: {line.strip()[:100]}")
+    assert not bad, "\n".join(bad)
