@@ -3,7 +3,7 @@
 Keys: a label's key labels (or toggles, in multi-label projects; Enter submits),
 Left = back, Right = skip (forward while revisiting), F = flag, G = guidelines.
 
-Two guards keep a press on the sentence the user saw (notes/streamlit.md): every
+Two guards keep a press on the sentence the user saw (docs/architecture.md): every
 callback gets the sentence id it was rendered for (``args=``), and the browser sends
 back, with every press, the id of the sentence it has on screen (the hidden
 ``shown_sentence`` field the server sets with each sentence). A press whose ids differ
@@ -23,7 +23,7 @@ from typing import NamedTuple
 import sqlite_utils
 import streamlit as st
 
-from labeling import annotate
+from labeling import annotate, project
 from labeling.config import ProjectConfig
 from labeling.navigator import Navigator
 from labeling.ui import common
@@ -155,6 +155,28 @@ def _guidelines(text: str, version: str) -> None:
     st.button("Close", key="guidelines_close", on_click=_close_guidelines)
 
 
+def _corpus_notice(db: sqlite_utils.Database) -> None:
+    """Say so when the project is empty or holds only the demo article, and how to
+    bring in real articles (a demo article must not end up in a training set unnoticed)."""
+    state = project.corpus_state(db)
+    if state == "real":
+        return
+    path = project.db_path()
+    with st.container(key="corpus_notice"):
+        if state == "empty":
+            st.info("This project has no articles yet. An admin imports them from a "
+                    "terminal:", icon="📥")
+        else:
+            st.info("This project holds only the demo article (U.S.–Russia talks in "
+                    "Geneva), to try Parley out. To label your own articles, import them "
+                    "and take the demo out:", icon="🧪")
+        commands = [f"python -m labeling --db {path} import articles/"]
+        if state == "demo":
+            commands.append(f"python -m labeling --db {path} article remove "
+                            f"{project.DEMO_ID} --force")
+        st.code("\n".join(commands), language="bash")
+
+
 def _text_block(key: str, text: str | None, style: str) -> None:
     """Article text, literally (escaped HTML), in a container tests can find by key."""
     with st.container(key=key):
@@ -197,6 +219,7 @@ def _shown_token() -> None:
 def render() -> None:
     """Draw the label page for ``st.session_state["person"]``."""
     person = ss.get("person")
+    _corpus_notice(common.session_db())
     if person is None:
         st.info("Type your name in the sidebar to start labeling.", icon=":material/badge:")
         return
