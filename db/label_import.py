@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from db import annotators
+
 
 class ImportRow(NamedTuple):
     """One label to write. ``labels``: list of label names; ``created_at``: ISO string."""
@@ -66,15 +68,9 @@ def find_content_by_text(conn: sqlite3.Connection, texts: Iterable[str]
 
 
 def annotator_ids(conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
-    """``{name: id}`` for the names that exist."""
-    names = list(set(names))
-    out: dict[str, int] = {}
-    for i in range(0, len(names), 500):
-        chunk = names[i:i + 500]
-        out.update(conn.execute(
-            f"SELECT name, id FROM annotators WHERE name IN ({', '.join('?' * len(chunk))})",
-            chunk))
-    return out
+    """``{name: id}`` for the names that match an existing person up to case: a file's
+    ``ALICE`` is the project's ``alice``, not a new annotator."""
+    return annotators.ids_by_name(conn, names)
 
 
 def insert_labels(conn: sqlite3.Connection, rows: Sequence[ImportRow], *, source: str,

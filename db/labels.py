@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import sqlite_utils
 
+from db import annotators
 from db.connection import write_transaction
 
 # Candidate scan: walks the partial index of sentences that still need labels, in
@@ -119,36 +120,34 @@ def _raw(db: sqlite3.Connection | sqlite_utils.Database) -> sqlite3.Connection:
 
 
 def get_annotator(db: sqlite3.Connection | sqlite_utils.Database, name: str) -> dict | None:
-    """The annotator row (id, name, role, password_hash, created_at, ...) or None."""
-    cur = _raw(db).execute("SELECT * FROM annotators WHERE name = ?", [name])
-    row = cur.fetchone()
-    return None if row is None else dict(zip([c[0] for c in cur.description], row))
+    """The annotator row (id, name, role, password_hash, created_at, ...) whose name
+    equals ``name`` up to case (``db.annotators.name_key``), or None."""
+    return annotators.get(db, name)
 
 
 def insert_annotator(conn: sqlite3.Connection, name: str, role: str,
                      password_hash: str | None, now: str) -> int:
-    """Create an annotator; raises sqlite3.IntegrityError when the name exists."""
-    cur = conn.execute(
-        "INSERT INTO annotators (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-        [name, role, password_hash, now])
-    return int(cur.lastrowid)
+    """Create an annotator and return its id. When a person with the same name up to
+    case exists already, return their id and change nothing: importers map ``ALICE``
+    to ``alice`` this way. Callers that must refuse a clash (adding a person by hand)
+    look the name up first in the same transaction."""
+    try:
+        return annotators.insert(conn, name, role, password_hash, now)
+    except annotators.NameTaken:
+        return annotators.get(conn, name)["id"]
 
 
 def update_annotator(conn: sqlite3.Connection, name: str, *, role: str | None = None,
                      password_hash: str | None = None) -> None:
-    """Change an existing annotator's role and/or password hash."""
-    if role is not None:
-        conn.execute("UPDATE annotators SET role = ? WHERE name = ?", [role, name])
-    if password_hash is not None:
-        conn.execute("UPDATE annotators SET password_hash = ? WHERE name = ?",
-                     [password_hash, name])
+    """Change an existing annotator's role and/or password hash (found up to case)."""
+    row = annotators.get(conn, name)
+    if row is not None:
+        annotators.update(conn, row["id"], role=role, password_hash=password_hash)
 
 
 def list_annotators(db: sqlite_utils.Database) -> list[dict]:
     """All annotators with their label counts (no password hashes)."""
-    return list(db.query(
-        "SELECT n.id, n.name, n.role, n.password_hash IS NOT NULL AS has_password, "
-        "n.created_at, n.n_labeled AS labels FROM annotators n ORDER BY n.name"))
+    return annotators.list_all(db)
 
 
 # ----------------------------------------------------------------------------- routing

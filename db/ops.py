@@ -59,6 +59,17 @@ WHERE e.sentence_id != a.sentence_id OR e.annotator_id != a.annotator_id
 ORDER BY a.sentence_id, a.annotator_id
 """
 
+# Names listed in id order (the oldest first), as one text. Rows written without a
+# key (by versions between migration 0003 and the code that sets it) are grouped by
+# their lower-cased name: annotator names are ASCII, where that is the same key.
+_NAME_CLASH_SQL = """
+WITH keyed AS (SELECT id, name, coalesce(name_key, lower(name)) AS k FROM annotators)
+SELECT c.k, c.n, (SELECT group_concat(name, ', ') FROM (
+    SELECT name FROM keyed WHERE k = c.k ORDER BY id))
+FROM (SELECT k, count(*) AS n FROM keyed GROUP BY k HAVING count(*) > 1) c
+ORDER BY c.k
+"""
+
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "duplicate_annotations",
@@ -134,6 +145,22 @@ INVARIANTS: tuple[Invariant, ...] = (
         "coalesce(sum(kind = 'content' AND n_done >= target), 0) AS complete FROM sentences "
         "WHERE id <= (SELECT counted_to FROM project_counts WHERE id = 1)) c "
         "WHERE p.id = 1 AND (p.content != c.content OR p.complete != c.complete)"),
+    # Identity. Names that differ only by case are one person; databases from before
+    # migration 0003 may hold several rows for one (routed the same sentences and counted
+    # as independent annotators in agreement).
+    Invariant(
+        "annotator_name_clash",
+        "annotators whose names differ only by case (one person stored as several: rename "
+        "or merge them)",
+        ("name_key", "annotators", "names"),
+        _NAME_CLASH_SQL),
+    Invariant(
+        "privileged_without_password",
+        "a reviewer or admin without a password: anyone could type their name, so they "
+        "have annotator rights until one is set (annotator add NAME --update --password)",
+        ("annotator_id", "name", "role"),
+        "SELECT id, name, role FROM annotators WHERE role IN ('reviewer', 'admin') "
+        "AND password_hash IS NULL ORDER BY id"),
 )
 
 

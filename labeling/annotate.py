@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import sqlite3
@@ -19,12 +20,15 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
+import db.annotators as qa
+import db.articles as qp
 import db.labels as q
 from db import write_transaction
 from labeling import routing
 from labeling.config import ProjectConfig
 
 ROLES = ("annotator", "reviewer", "admin")
+REVIEW_ROLES = ("reviewer", "admin")
 NAME_RE = re.compile(r"^[A-Za-z0-9 _.\-]{1,40}$")
 ACTIONS = ("label", "skip")
 
@@ -64,100 +68,282 @@ def now_iso() -> str:
 
 # ----------------------------------------------------------------------------- identity
 
+# How long a name waits after MAX_FAILED_LOGINS wrong passwords in a row. Stored in the
+# annotators table, so every process serving the project (and the CLI) sees it.
+MAX_FAILED_LOGINS = 5
+LOCK_SECONDS = 30.0
+# scrypt cost: 2**17 (128 MiB, about 0.3 s here); hashes made with a lower cost are
+# re-made at the person's next successful sign-in.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+_MAX_SCRYPT_MEMORY = 2**30  # a stored hash asking for more is treated as damaged
+
+# The clock of sign-in throttling (tests replace it instead of sleeping).
+clock = time.time
+
+
+class NameTaken(LabelingError):
+    """A person with the same name up to case exists; ``existing`` is their name."""
+
+    def __init__(self, name: str, existing: str):
+        self.name, self.existing = name, existing
+        super().__init__(f"annotator {existing!r} already exists (names that differ only "
+                         "by case are one person)")
+
+
+class PasswordRequired(LabelingError):
+    """A reviewer or admin account (``role``) without a password was asked for."""
+
+    def __init__(self, role: str):
+        self.role = role
+        super().__init__(f"a {role} needs a password (without one, anyone could sign in "
+                         "as them)")
+
+
+class SignInLocked(AuthError):
+    """Too many wrong passwords for this name: ``seconds`` to wait (rounded up)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = max(1, math.ceil(seconds))
+        super().__init__(f"too many wrong passwords: wait {self.seconds} s and try again")
+
 
 def valid_name(name: str) -> bool:
     """1–40 characters: letters, digits, space, ``-_.``; no surrounding spaces."""
     return bool(NAME_RE.match(name or "")) and name.strip() == name
 
 
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    # OpenSSL refuses more than 32 MiB unless maxmem allows it; scrypt needs
+    # 128 * r * (n + p + 2) bytes, plus some room.
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen,
+                          maxmem=128 * r * (n + p + 2) + 2**20)
+
+
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """A salted scrypt hash (hashlib's standard KDF), as ``scrypt$n$r$p$salt$hash``."""
+    """A salted scrypt hash (hashlib), as ``scrypt$n$r$p$salt$hash`` with n = 2**17."""
     salt = salt or secrets.token_bytes(16)
-    n, r, p = 2**14, 8, 1
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32)
-    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, 32)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def _parse_hash(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
+    try:
+        algo, n, r, p, salt, digest = stored.split("$")
+        n, r, p = int(n), int(r), int(p)
+        salt_b, digest_b = bytes.fromhex(salt), bytes.fromhex(digest)
+    except (AttributeError, ValueError):
+        return None
+    if (algo != "scrypt" or n < 2 or n & (n - 1) or not 1 <= r <= 32 or not 1 <= p <= 16
+            or 128 * r * (n + p + 2) > _MAX_SCRYPT_MEMORY or not digest_b):
+        return None
+    return n, r, p, salt_b, digest_b
 
 
 def check_password(password: str, stored: str) -> bool:
-    """Constant-time check of ``password`` against a ``hash_password`` string."""
-    try:
-        algo, n, r, p, salt, digest = stored.split("$")
-    except ValueError:
+    """Constant-time check of ``password`` against a ``hash_password`` string (of any
+    scrypt cost, so hashes made by older versions keep working)."""
+    parsed = _parse_hash(stored)
+    if parsed is None:
         return False
-    if algo != "scrypt":
-        return False
-    got = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n),
-                         r=int(r), p=int(p), dklen=len(bytes.fromhex(digest)))
-    return hmac.compare_digest(got.hex(), digest)
+    n, r, p, salt, digest = parsed
+    return hmac.compare_digest(_scrypt(password, salt, n, r, p, len(digest)), digest)
 
 
-def add_annotator(db: sqlite_utils.Database, name: str, role: str = "annotator",
-                  password: str | None = None, *, update: bool = False) -> dict:
-    """Create an annotator (or, with ``update``, change role/password of an existing one).
+def needs_rehash(stored: str) -> bool:
+    """Whether a stored hash is weaker than what :func:`hash_password` makes now."""
+    parsed = _parse_hash(stored)
+    return parsed is None or parsed[0] < SCRYPT_N or parsed[1] < SCRYPT_R
 
-    The password is stored only as a salted scrypt hash; an empty one means none.
+
+def effective_role(row: dict) -> str:
+    """What a person may do now: their role, except that a reviewer or admin without a
+    password (possible in databases from older versions) has annotator rights, since
+    anyone could type their name."""
+    role = row["role"]
+    return role if role not in REVIEW_ROLES or row.get("password_hash") else "annotator"
+
+
+def _log(conn, action: str, actor: str, detail: dict) -> None:
+    qp.log_action(conn, action, actor, detail, now_iso())
+
+
+def add_annotator(db: sqlite_utils.Database, name: str, role: str | None = None,
+                  password: str | None = None, *, update: bool = False,
+                  require_password: bool = False, actor: str = "python") -> dict:
+    """Create an annotator, or with ``update`` change an existing one's role and/or
+    password. Returns :func:`public_annotator` of the result.
+
+    Names are unique up to case: a new name whose key (``db.annotators.name_key``)
+    exists raises :class:`NameTaken`; ``update`` finds the person up to case and
+    raises :class:`LabelingError` for an unknown name. ``role`` None keeps the role on
+    update (``annotator`` for a new person). With ``require_password`` (the CLI) a
+    reviewer or admin that would end up without a password raises
+    :class:`PasswordRequired`; without it such an account is stored but has annotator
+    rights only (:func:`effective_role`). The password is stored only as a salted
+    scrypt hash; an empty one means none. Role and password changes are written to
+    the project log with ``actor``.
     """
     if not valid_name(name):
         raise LabelingError(f"invalid annotator name {name!r}: use 1–40 letters, digits, "
                             "spaces or - _ .")
-    if role not in ROLES:
+    if role is not None and role not in ROLES:
         raise LabelingError(f"invalid role {role!r}: choose from {', '.join(ROLES)}")
-    pw = hash_password(password) if password else None
-    try:
-        with write_transaction(db) as conn:
-            existing = q.get_annotator(conn, name)
-            if existing is None:
-                q.insert_annotator(conn, name, role, pw, now_iso())
-            elif update:
-                q.update_annotator(conn, name, role=role, password_hash=pw)
-            else:
-                raise LabelingError(f"annotator {name!r} already exists")
-    except sqlite3.IntegrityError:  # same name, different case rules, or a race
-        raise LabelingError(f"annotator {name!r} already exists") from None
-    return public_annotator(q.get_annotator(db, name))
+    pw = hash_password(password) if password else None  # slow: outside the write lock
+    taken = None
+    with write_transaction(db) as conn:
+        qa.fill_missing_keys(conn)  # kept even when the name turns out to be taken
+        existing = qa.get(conn, name)
+        if existing is not None and not update:
+            taken = existing["name"]
+        else:
+            person_id = _write_annotator(conn, name, existing, role, pw, update=update,
+                                         require_password=require_password, actor=actor)
+    if taken is not None:
+        raise NameTaken(name, taken)
+    return public_annotator(qa.get_by_id(db, person_id))
+
+
+def _write_annotator(conn, name: str, existing: dict | None, role: str | None,
+                     pw: str | None, *, update: bool, require_password: bool,
+                     actor: str) -> int:
+    """The writes of :func:`add_annotator` (inside its transaction); returns the id."""
+    if update:
+        if existing is None:
+            raise LabelingError(f"no annotator {name!r} to update: add them first")
+        new_role = role or existing["role"]
+        _require_password(require_password, new_role,
+                          pw is not None or existing["password_hash"] is not None)
+        qa.update(conn, existing["id"], role=role, password_hash=pw)
+        person_id, shown = existing["id"], existing["name"]
+        old_role, had_pw = existing["role"], existing["password_hash"] is not None
+    else:
+        new_role = role or "annotator"
+        _require_password(require_password, new_role, pw is not None)
+        person_id, shown = qa.insert(conn, name, new_role, pw, now_iso()), name
+        old_role, had_pw = None, False
+    if new_role != (old_role or "annotator"):
+        _log(conn, "annotator_role", actor, {"name": shown, "from": old_role, "to": new_role})
+    if pw is not None:
+        _log(conn, "annotator_password", actor, {"name": shown, "had_password": had_pw})
+    return person_id
+
+
+def _require_password(required: bool, role: str, has_password: bool) -> None:
+    if required and role in REVIEW_ROLES and not has_password:
+        raise PasswordRequired(role)
 
 
 def public_annotator(row: dict | None) -> dict | None:
-    """An annotator row without its password hash (never shown, logged or exported)."""
+    """An annotator row without its password hash (never shown, logged or exported).
+
+    ``role`` is what the person may do now (:func:`effective_role`); ``assigned_role``
+    is the role an admin gave them (they differ only for a reviewer or admin without a
+    password)."""
     if row is None:
         return None
-    return {"id": row["id"], "name": row["name"], "role": row["role"],
-            "has_password": row.get("password_hash") is not None,
+    return {"id": row["id"], "name": row["name"], "role": effective_role(row),
+            "assigned_role": row["role"], "has_password": row.get("password_hash") is not None,
             "created_at": row["created_at"]}
 
 
+def find_annotator(db: sqlite_utils.Database, name: str) -> dict | None:
+    """The person called ``name`` up to case (``ALICE`` is ``alice``), or None."""
+    return public_annotator(qa.get(db, name))
+
+
+def current_role(db: sqlite_utils.Database, annotator_id: int) -> str | None:
+    """The person's role as the database says now (:func:`effective_role`), or None
+    when they no longer exist: privileged actions check it when they run."""
+    row = qa.get_by_id(db, annotator_id)
+    return None if row is None else effective_role(row)
+
+
 def list_annotators(db: sqlite_utils.Database) -> list[dict]:
-    """Every annotator: id, name, role, has_password, created_at, labels (count of
-    labeled sentences). Never a password hash."""
-    return [{**r, "has_password": bool(r["has_password"])} for r in q.list_annotators(db)]
+    """Every annotator: id, name, role (effective), assigned_role, has_password,
+    created_at, labels (count of labeled sentences). Never a password hash."""
+    out = []
+    for r in qa.list_all(db):
+        has_password = bool(r["has_password"])
+        role = effective_role({"role": r["role"], "password_hash": has_password or None})
+        out.append({**r, "role": role, "assigned_role": r["role"], "has_password": has_password})
+    return out
 
 
 def ensure_annotator(db: sqlite_utils.Database, name: str, cfg: ProjectConfig) -> dict:
-    """The annotator called ``name``, created on first use unless sign-in is required."""
-    row = q.get_annotator(db, name)
+    """The annotator called ``name`` (up to case), created on first use in an open
+    project. Raises :class:`AuthError` when sign-in is required and there is no such
+    person, or when passwords are required and the person has none. This does not
+    check a password: the caller signs the person in first when they have one."""
+    row = qa.get(db, name)
     if row is not None:
+        if cfg.require_passwords and not row["password_hash"]:
+            raise AuthError(f"{row['name']!r} has no password yet and this project "
+                            "requires one: ask an admin to set it")
         return public_annotator(row)
-    if cfg.require_signin:
+    if cfg.require_signin or cfg.require_passwords:
         raise AuthError(f"{name!r} is not an annotator of this project; ask an admin to add you")
     if not valid_name(name):
         raise LabelingError(f"invalid annotator name {name!r}")
     try:
         return add_annotator(db, name)
-    except LabelingError:
+    except NameTaken:
         # created by a concurrent request in the meantime
-        return public_annotator(q.get_annotator(db, name))
+        return public_annotator(qa.get(db, name))
 
 
 def needs_password(db: sqlite_utils.Database, name: str) -> bool:
-    """Whether ``name`` has a password (the app must ask for it)."""
-    row = q.get_annotator(db, name)
+    """Whether ``name`` (up to case) has a password (the app must ask for it)."""
+    row = qa.get(db, name)
     return bool(row and row["password_hash"])
 
 
-def authenticate(db: sqlite_utils.Database, name: str, password: str) -> bool:
-    """True when ``name`` exists with that password."""
-    row = q.get_annotator(db, name)
-    return bool(row and row["password_hash"] and check_password(password, row["password_hash"]))
+def sign_in_wait(db: sqlite_utils.Database, name: str, *,
+                 now: float | None = None) -> int | None:
+    """Seconds (rounded up) until ``name`` may try a password again, or None."""
+    now = clock() if now is None else now
+    row = qa.get(db, name)
+    until = row["locked_until"] if row else None
+    return math.ceil(until - now) if until is not None and until > now else None
+
+
+def authenticate(db: sqlite_utils.Database, name: str, password: str, *,
+                 now: float | None = None) -> bool:
+    """True when ``name`` (up to case) exists with that password.
+
+    After :data:`MAX_FAILED_LOGINS` wrong passwords in a row the name waits
+    :data:`LOCK_SECONDS`: meanwhile every attempt, a correct one too, raises
+    :class:`SignInLocked` (so does the attempt that starts the wait). The count and
+    the wait are stored with the person, so they hold across processes. A correct
+    password stored with an older, weaker hash is hashed again.
+    """
+    now = clock() if now is None else now
+    row = qa.get(db, name)
+    if row is None or not row["password_hash"]:
+        return False
+    if row["locked_until"] is not None and row["locked_until"] > now:
+        raise SignInLocked(row["locked_until"] - now)
+    ok = check_password(password, row["password_hash"])  # slow: outside the write lock
+    new_hash = hash_password(password) if ok and needs_rehash(row["password_hash"]) else None
+    if ok and not (new_hash or row["failed_logins"] or row["locked_until"]):
+        # nothing to record, unless another attempt locked the name meanwhile
+        until = qa.locked_until(db, row["id"])
+        if until is not None and until > now:
+            raise SignInLocked(until - now)
+        return True
+    with write_transaction(db) as conn:
+        until = qa.locked_until(conn, row["id"])
+        if until is not None and until > now:
+            pass  # locked by another attempt in the meantime: refused below
+        elif ok:
+            qa.record_success(conn, row["id"], new_hash=new_hash)
+            return True
+        else:
+            until = qa.record_failure(conn, row["id"], now, limit=MAX_FAILED_LOGINS,
+                                      wait=LOCK_SECONDS)
+    # raised after the transaction, so that the counted failure is committed
+    if until is not None and until > now:
+        raise SignInLocked(until - now)
+    return False
 
 
 # ----------------------------------------------------------------------------- routing

@@ -16,6 +16,13 @@ A file (CSV with a header row, or JSONL: one object per line) holds one label pe
 ``note``, ``created_at``, ``duration_ms``
     optional; ``created_at`` is ISO 8601 (no zone = UTC), default the import time.
 
+Other columns (Parley's own export adds ``status``, ``flagged``, ``updated_at``...) are
+ignored, except that a row with ``status`` ``skipped`` is refused: only labels are
+imported. The file is read by ``labeling.records``, like ``import``: a regular file, line
+by line, lines split at ``"\n"`` only, at most ``PARLEY_MAX_FIELD_BYTES`` per line or
+record, strict JSON (no duplicate keys, no NaN). Control characters are refused in every
+field, except tab and newline in ``note`` and ``text`` (where CR LF and CR become LF).
+
 The whole file is validated first; any problem (unknown sentence or label, ambiguous text,
 missing column, broken line) raises :class:`AnnotationImportError` listing
 ``<file>:<line>: <problem>`` and nothing is written. A valid file is written in one
@@ -32,8 +39,6 @@ already has as many annotators as its target; the report counts them (``over_tar
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -46,11 +51,14 @@ import sqlite_utils
 import db.label_import as qi
 import db.labels as ql
 from db import write_transaction
-from labeling import annotate, gold, project
+from labeling import annotate, gold, project, records
 from labeling.config import ProjectConfig
+from labeling.records import IngestError, clip
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 MAX_ERRORS = 50  # listed; the count of the rest is added
+MAX_SQLITE_INT = 2**63 - 1
+_MAX_INDEX_DIGITS = 18  # every such number fits SQLite's 64-bit integers
 
 
 class AnnotationImportError(ValueError):
@@ -96,11 +104,17 @@ class _Errors:
         self.name = name
         self.items: list[str] = []
         self.count = 0
+        self.file_level = 0  # problems of the whole file (empty, unreadable): not rows
 
-    def add(self, line: int, message: str) -> None:
+    def add(self, line: int | None, message: str) -> None:
         self.count += 1
+        if line is None:
+            self.file_level += 1
+        if len(message) > 600:  # messages quote values, which may be megabytes long
+            message = message[:599] + "…"
         if len(self.items) < MAX_ERRORS:
-            self.items.append(f"{self.name}:{line}: {message}")
+            self.items.append(f"{self.name}:{line}: {message}" if line
+                              else f"{self.name}: {message}")
 
     def listed(self) -> list[str]:
         more = self.count - len(self.items)
@@ -110,46 +124,48 @@ class _Errors:
 # ----------------------------------------------------------------------------- reading
 
 
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
+def _csv_records(lines: records.LineReader,
+                 errors: _Errors) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = iter(records.CsvRecords(lines))
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise AnnotationImportError(
-            [f"{path.name}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"]
-        ) from None
-
-
-def _csv_records(text: str, errors: _Errors) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        errors.add(1, f"unreadable CSV header ({exc})")
+        first = next(reader, None)
+    except records.BadCsvRecord as exc:
+        errors.add(exc.line or 1, f"unreadable CSV header ({exc.message})")
         return
-    if header is None:
+    except IngestError as exc:  # not UTF-8, a NUL byte, too long
+        errors.add(exc.line, exc.message)
         return
+    if first is None:
+        errors.add(None, "the file is empty")
+        return
+    head_line, header = first
     header = [h.strip().lower() for h in header]
+    twice = records.duplicate_name(header)
+    if twice is not None:
+        errors.add(head_line, f"the column {clip(twice)} appears twice in the header")
+        return
     missing = _missing_columns(header)
     if missing:
-        errors.add(1, missing)
+        errors.add(head_line, missing)
         return
-    line = reader.line_num + 1
+    rows = 0
     while True:
         try:
-            values = next(reader)
+            item = next(reader)
         except StopIteration:
+            break
+        except IngestError as exc:  # the reader cannot resynchronise: stop here
+            errors.add(exc.line, exc.message)
             return
-        except csv.Error as exc:
-            errors.add(line, f"unreadable CSV row ({exc})")
-            return
+        line, values = item
         if any(v.strip() for v in values):
+            rows += 1
             if len(values) > len(header):
                 errors.add(line, f"{len(values)} fields but the header has {len(header)}")
             else:
                 yield line, dict(zip(header, values))
-        line = reader.line_num + 1
+    if rows == 0:
+        errors.add(None, "the CSV file has a header but no rows")
 
 
 def _missing_columns(columns: list[str]) -> str | None:
@@ -166,14 +182,23 @@ def _missing_columns(columns: list[str]) -> str | None:
     return None
 
 
-def _jsonl_records(text: str, errors: _Errors) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
+def _jsonl_records(lines: records.LineReader,
+                   errors: _Errors) -> Iterator[tuple[int, dict[str, Any]]]:
+    rows = 0
+    stream = records.json_lines(lines)
+    while True:
         try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.add(line, f"invalid JSON ({exc.msg}, column {exc.colno})")
+            line, raw = next(stream)
+        except StopIteration:
+            break
+        except IngestError as exc:  # unreadable from here on (not UTF-8, too long)
+            errors.add(exc.line, exc.message)
+            return
+        rows += 1
+        try:
+            obj = records.json_value(lines.path, line, raw)
+        except IngestError as exc:
+            errors.add(line, exc.message)
             continue
         if not isinstance(obj, dict):
             errors.add(line, "each line must be a JSON object")
@@ -183,14 +208,25 @@ def _jsonl_records(text: str, errors: _Errors) -> Iterator[tuple[int, dict[str, 
             errors.add(line, missing.replace("column", "field"))
             continue
         yield line, obj
+    if rows == 0:
+        errors.add(None, "the file is empty")
 
 
-def _text_field(record: dict[str, Any], key: str) -> str | None:
-    """A string field of a row, or None; a number or list is a user error (ValueError)."""
+def _text_field(record: dict[str, Any], key: str, *, multiline: bool = False) -> str | None:
+    """A string field of a row, or None; a number or list, or a control character, is a
+    user error (ValueError). ``multiline`` fields allow tab and newline (CR LF and CR
+    are read as newlines, as spreadsheets write them)."""
     value = record.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ValueError(f"{key} must be a string, not {type(value).__name__}")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, not {type(value).__name__}")
+    if multiline and "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    bad = records.find_control(value, multiline=multiline)
+    if bad is not None:
+        raise ValueError(f"control character U+{ord(bad):04X} in {key}")
+    return value
 
 
 def _parse_labels(record: dict[str, Any]) -> list[str]:
@@ -201,6 +237,8 @@ def _parse_labels(record: dict[str, Any]) -> list[str]:
             raise ValueError("no label")
         if not isinstance(raw, str):
             raise ValueError("label must be a string (use labels for a list)")
+        if (bad := records.find_control(raw)) is not None:
+            raise ValueError(f"control character U+{ord(bad):04X} in label")
         return [raw.strip()]
     if isinstance(raw, list):
         items = raw
@@ -219,6 +257,9 @@ def _parse_labels(record: dict[str, Any]) -> list[str]:
         raise ValueError("labels must be a list or a string")  # noqa: TRY004
     if not all(isinstance(x, str) for x in items):
         raise ValueError("labels must be strings")
+    for x in items:
+        if (bad := records.find_control(x)) is not None:
+            raise ValueError(f"control character U+{ord(bad):04X} in labels")
     items = [x.strip() for x in items if x.strip()]
     if not items:
         raise ValueError("no label")
@@ -231,17 +272,48 @@ def _parse_time(value: str | None) -> str | None:
     try:
         stamp = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"created_at {value!r} is not an ISO 8601 date-time") from None
+        raise ValueError(f"created_at {clip(value)} is not an ISO 8601 date-time") from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
-    return stamp.astimezone(UTC).isoformat(timespec="milliseconds")
+    try:
+        return stamp.astimezone(UTC).isoformat(timespec="milliseconds")
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ValueError(f"created_at {clip(value)} is out of range in UTC "
+                         "(years 1 to 9999)") from None
 
 
 def _parse_public_id(value: str) -> tuple[str, int]:
     ext, sep, idx = value.strip().rpartition(":")
-    if not sep or not ext or not idx.strip().isdigit():
-        raise ValueError(f"sentence_id {value!r} is not of the form <article id>:<index>")
+    idx = idx.strip()
+    if not sep or not ext or not (idx.isascii() and idx.isdigit()):
+        raise ValueError(f"sentence_id {clip(value)} is not of the form <article id>:<index>")
+    if len(idx.lstrip("0")) > _MAX_INDEX_DIGITS:
+        raise ValueError(f"sentence_id {clip(value)}: the index is too large")
     return ext, int(idx)
+
+
+def _parse_duration(value: Any) -> int | None:
+    """``duration_ms``: a whole number of milliseconds (a JSON integer or digits), or
+    None; ValueError when it is anything else, negative or beyond a 64-bit integer."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text.startswith("-") else text
+        if not (digits.isascii() and digits.isdigit()):
+            raise ValueError(f"duration_ms {clip(value)} is not a whole number")
+        if len(digits.lstrip("0")) > len(str(MAX_SQLITE_INT)):
+            raise ValueError(f"duration_ms {clip(value)} is too large")
+        number = int(text)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise ValueError(f"duration_ms {clip(value)} is not a whole number")
+    if number < 0:
+        raise ValueError("duration_ms must not be negative")
+    if number > MAX_SQLITE_INT:
+        raise ValueError(f"duration_ms {clip(number)} is too large (at most {MAX_SQLITE_INT})")
+    return number
 
 
 class _Memo(dict):
@@ -280,7 +352,7 @@ class _Parser:
         unknown = [x for x in labels if x not in self.label_set]
         if unknown:
             raise ValueError(f"unknown label{'s' if len(unknown) > 1 else ''} "
-                             f"{', '.join(map(repr, unknown))}; the project's labels are "
+                             f"{', '.join(map(clip, unknown))}; the project's labels are "
                              f"{', '.join(self.cfg.label_names)}")
         if len(labels) > 1 and not self.cfg.multi_label:
             raise ValueError(f"{len(labels)} labels, but this project allows one per sentence")
@@ -297,24 +369,19 @@ def _check_name(name: str) -> str:
 
 def _parse(line: int, rec: dict[str, Any], p: _Parser, errors: _Errors) -> _Row | None:
     try:
+        if (_text_field(rec, "status") or "").strip() == "skipped":
+            raise ValueError("status 'skipped': only labels can be imported (leave out "
+                             "skipped rows)")
         sid = _text_field(rec, "sentence_id")
-        text = _text_field(rec, "text")
+        text = _text_field(rec, "text", multiline=True)
         sentence = _parse_public_id(sid) if sid and sid.strip() else None
         if sentence is None and not text:
             raise ValueError("no sentence_id or text")
         name = p.names.get_ok(_text_field(rec, "annotator") or "")
         labels = p.labels(rec)
-        note = (_text_field(rec, "note") or "").strip() or None
+        note = (_text_field(rec, "note", multiline=True) or "").strip() or None
         created = p.times.get_ok(_text_field(rec, "created_at"))
-        dur = rec.get("duration_ms")
-        duration = None
-        if dur is not None and str(dur).strip() != "":
-            try:
-                duration = int(str(dur).strip())
-            except ValueError:
-                raise ValueError(f"duration_ms {dur!r} is not a whole number") from None
-            if duration < 0:
-                raise ValueError("duration_ms must not be negative")
+        duration = _parse_duration(rec.get("duration_ms"))
     except ValueError as exc:
         errors.add(line, str(exc))
         return None
@@ -323,21 +390,27 @@ def _parse(line: int, rec: dict[str, Any], p: _Parser, errors: _Errors) -> _Row 
 
 
 def read_rows(path: str | Path, cfg: ProjectConfig) -> tuple[list[_Row], _Errors]:
-    """Parse and check one file against the config (no database access)."""
+    """Parse and check one file against the config (no database access). A file that
+    cannot be read at all raises AnnotationImportError; bad rows are in the errors."""
     path = Path(path)
-    errors = _Errors(path.name)
+    errors = _Errors(records.display(path.name))
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise AnnotationImportError(
-            [f"{path.name}: unknown file type {path.suffix!r}; use .csv or .jsonl"])
+        raise AnnotationImportError([f"{errors.name}: unknown file type "
+                                     f"{records.display(path.suffix)!r}; use .csv or .jsonl"])
     try:
-        text = _decode(path)
-    except OSError as exc:
-        raise AnnotationImportError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
-    records = _csv_records(text, errors) if fmt == "csv" else _jsonl_records(text, errors)
-    parser = _Parser(cfg)
-    rows = [r for line, rec in records
-            if (r := _parse(line, rec, parser, errors)) is not None]
+        records.check_file_name(path)  # the name becomes the labels' source
+        with records.open_input(path) as f:
+            lines = records.LineReader(path, f)
+            found = (_csv_records(lines, errors) if fmt == "csv"
+                     else _jsonl_records(lines, errors))
+            parser = _Parser(cfg)
+            rows = [r for line, rec in found
+                    if (r := _parse(line, rec, parser, errors)) is not None]
+    except IngestError as exc:
+        errors.add(exc.line, exc.message)
+        raise AnnotationImportError(errors.listed(), rows=errors.count - errors.file_level
+                                    ) from None
     return rows, errors
 
 
@@ -353,7 +426,9 @@ def import_annotations(db: sqlite_utils.Database, path: str | Path, *,
     path = Path(path)
     cfg = cfg or project.load_config(db)
     rows, errors = read_rows(path, cfg)
-    n_rows = len(rows) + errors.count
+    n_rows = len(rows) + errors.count - errors.file_level
+    if errors.file_level:  # nothing to look up: say so before taking the write lock
+        raise AnnotationImportError(errors.listed(), rows=n_rows)
     stamp = annotate.now_iso()
     with write_transaction(db) as conn:
         by_id = qi.find_by_public_id(conn, (r.sentence for r in rows if r.sentence))

@@ -170,6 +170,9 @@ def import_(ctx: Ctx, paths, fmt, text_field, title_field, id_field, skip_bad, a
     """Import articles from text/markdown, CSV or JSONL files, or folders of them.
 
     A file is imported whole or not at all; re-importing the same text is a no-op.
+    Only regular files are read. In folders, symbolic links are skipped with a warning
+    (a link named here is followed). A line or CSV record, and a text file, may hold at
+    most 10 MiB: env PARLEY_MAX_FIELD_BYTES sets another limit.
 
     \b
     Example:
@@ -200,6 +203,8 @@ def import_(ctx: Ctx, paths, fmt, text_field, title_field, id_field, skip_bad, a
                    f"{report.articles_skipped_duplicate} already present")
     for err in report.errors:
         click.echo(f"skipped: {err}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

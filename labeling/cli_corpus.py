@@ -29,7 +29,13 @@ def cli_actor() -> str:
 
 @cli.group("article")
 def article_group() -> None:
-    """The project's articles: list them, remove a wrong one."""
+    """The project's articles: list them, remove a wrong one.
+
+    \b
+    Example:
+      python -m labeling article list
+      python -m labeling article remove 000_0a083b07f5e0d51c
+    """
 
 
 @article_group.command("list")

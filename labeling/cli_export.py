@@ -34,7 +34,8 @@ def _ratios(ctx: click.Context, param: click.Parameter, value: str):
 
 @cli.command("export")
 @click.option("--out", "out", required=True, metavar="DIR", type=click.Path(),
-              help="Folder to write into (created if missing; our files in it are replaced).")
+              help="Folder to write into: new, empty, or holding an earlier export (only "
+                   "the files its parley-manifest.json lists are replaced or removed).")
 @click.option("--format", "formats", default=",".join(exporter.FORMATS), show_default=True,
               metavar="LIST", callback=_formats,
               help="Comma-separated: jsonl, csv (dataset files), raw (every annotation).")
@@ -53,15 +54,21 @@ def _ratios(ctx: click.Context, param: click.Parameter, value: str):
               help="Add context_before / context_after (neighbouring sentences).")
 @click.option("--csv-exact", is_flag=True,
               help="Write CSV cells untouched (default: neutralise formula-like cells).")
+@click.option("--force", is_flag=True,
+              help="Write into a folder that holds other files and no Parley manifest: "
+                   "files with the export's names are replaced, all others are kept.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @pass_ctx
 def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
-               min_annotators: int, include_context: bool, csv_exact: bool,
+               min_annotators: int, include_context: bool, csv_exact: bool, force: bool,
                as_json: bool) -> None:
     """Export gold-labeled sentences, raw annotations and a dataset card into DIR.
 
     Writes train/dev/test.jsonl and .csv (dataset.* with --splits none), annotations.jsonl
-    and .csv, and README.md. Files appear only when complete.
+    and .csv, README.md and parley-manifest.json (every file written, with its size and
+    SHA-256). Files appear only when complete. Exporting again into DIR replaces or
+    removes only the files its manifest lists; a folder holding other files and no
+    manifest is refused unless --force (which still never removes a file).
 
     \b
     Example:
@@ -70,8 +77,6 @@ def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
       python -m labeling export --out maj/ --gold majority --min-annotators 1 --include-context
     """
     target = Path(out)
-    if target.exists() and not target.is_dir():
-        raise click.ClickException(f"--out {out} is a file; give a folder for the export")
     options = exporter.ExportOptions(
         formats=formats, gold_policy=policy, ratios=ratios, seed=seed,
         min_annotators=min_annotators, include_context=include_context, csv_exact=csv_exact)
@@ -83,7 +88,7 @@ def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
         progress = lambda f, _m: bar.update(int(f * 100) - bar.pos)
     try:
         summary = exporter.export(ctx.read_db, target, options, progress=progress,
-                                  command=options.command(out))
+                                  command=options.command(out), force=force)
     except (exporter.ExportError, DatabaseError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -14,6 +14,7 @@ import click
 from db import DatabaseError
 from labeling import annotate, config, project, routing
 from labeling.cli import Ctx, cli, echo_json, pass_ctx
+from labeling.cli_corpus import cli_actor
 from labeling.config import ConfigError
 
 PASSWORD_ENV = "PARLEY_PASSWORD"
@@ -124,28 +125,38 @@ def annotator_group() -> None:
 
 @annotator_group.command("add")
 @click.argument("name")
-@click.option("--role", default="annotator", show_default=True,
-              metavar="annotator|reviewer|admin", help="What the person may do.")
+@click.option("--role", default=None, metavar="annotator|reviewer|admin",
+              help="What the person may do: annotator for a new person; --update keeps "
+                   "the current role unless this is given. Reviewers and admins need a "
+                   "password.")
 @click.option("--password", "ask_password", is_flag=True,
-              help=f"Set a password: asked twice (hidden), or read from env {PASSWORD_ENV}.")
+              help=f"Set a password: asked twice (hidden), or, for scripts, read from env "
+                   f"{PASSWORD_ENV} when it is set.")
 @click.option("--update", is_flag=True,
-              help="Change the role (and password, with --password) of an existing person.")
+              help="Change the role (with --role) and/or password (with --password) of an "
+                   "existing person.")
 @pass_ctx
-def annotator_add(ctx: Ctx, name: str, role: str, ask_password: bool, update: bool) -> None:
-    """Add a person (names: 1–40 letters, digits, spaces, - _ .).
+def annotator_add(ctx: Ctx, name: str, role: str | None, ask_password: bool,
+                  update: bool) -> None:
+    """Add a person (names: 1–40 letters, digits, spaces, - _ .; names that differ only
+    by case are one person).
 
-    Only a salted scrypt hash of the password is stored; it is never shown.
+    Reviewers and admins must have a password. Only a salted scrypt hash of it is
+    stored; it is never shown. For scripts, env PARLEY_PASSWORD gives the password of
+    --password instead of the prompt. Role and password changes are recorded in the
+    project log.
 
     \b
     Example:
       python -m labeling annotator add alice
       python -m labeling annotator add bob --role admin --password
+      python -m labeling annotator add alice --update --password
       PARLEY_PASSWORD=s3cret python -m labeling annotator add carol --password
     """
     if not annotate.valid_name(name):
         raise click.ClickException(f"invalid annotator name {name!r}: use 1–40 letters, "
                                    "digits, spaces or - _ .")
-    if role not in annotate.ROLES:
+    if role is not None and role not in annotate.ROLES:
         raise click.ClickException(f"invalid role {role!r}: choose from "
                                    f"{', '.join(annotate.ROLES)}")
     password = None
@@ -157,12 +168,28 @@ def annotator_add(ctx: Ctx, name: str, role: str, ask_password: bool, update: bo
         if not password:
             raise click.ClickException("the password must not be empty")
     try:
-        person = annotate.add_annotator(ctx.db, name, role, password, update=update)
+        person = annotate.add_annotator(ctx.db, name, role, password, update=update,
+                                        require_password=True, actor=cli_actor())
+    except annotate.NameTaken as exc:
+        raise click.ClickException(
+            f"annotator {exc.existing!r} already exists (names that differ only by case are "
+            f"one person); to change their role or password use: annotator add "
+            f"{_quoted(exc.existing)} --update") from None
+    except annotate.PasswordRequired as exc:
+        raise click.ClickException(
+            f"{exc}: add --password, e.g. annotator add {_quoted(name)} --role {exc.role}"
+            f"{' --update' if update else ''} --password (asked twice, hidden; for scripts "
+            f"from env {PASSWORD_ENV})") from None
     except (annotate.LabelingError, DatabaseError) as exc:
         raise click.ClickException(str(exc)) from None
     pw = " with a password" if person["has_password"] else ""
     click.echo(f"{'updated' if update else 'added'} {person['name']} ({person['role']}){pw}",
                err=True)
+
+
+def _quoted(name: str) -> str:
+    """A name as it would be typed in a shell command."""
+    return f'"{name}"' if " " in name else name
 
 
 @annotator_group.command("list")
@@ -183,4 +210,7 @@ def annotator_list(ctx: Ctx, as_json: bool) -> None:
         click.echo("no annotators yet", err=True)
     for r in rows:
         pw = "password" if r["has_password"] else "-"
-        click.echo(f"{r['name']}\t{r['role']}\t{pw}\t{r['labels']} labels")
+        role = r["role"]
+        if r["assigned_role"] != role:  # a reviewer or admin without a password
+            role += f" ({r['assigned_role']} once a password is set)"
+        click.echo(f"{r['name']}\t{role}\t{pw}\t{r['labels']} labels")

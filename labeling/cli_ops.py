@@ -21,9 +21,12 @@ def backup(ctx: Ctx, dest: str, force: bool, as_json: bool) -> None:
     """Copy the database to DEST while people go on labeling.
 
     Uses SQLite's online backup API from one consistent snapshot, checks the copy with
-    PRAGMA integrity_check, and only then gives it the name DEST. DEST may be a folder
-    (the copy is then named after the database and the time). An existing file is
-    never replaced without --force.
+    PRAGMA integrity_check, and only then gives it the name DEST. DEST may be an
+    existing folder: the copy goes inside it, named after the database and the UTC
+    time (e.g. backups/labels-20250102T030405Z.db). An existing file is never replaced
+    without --force. DEST may never be the database itself, its -wal, -shm or -journal
+    file, or a link to one of them. A database that cannot be written (read-only file
+    or folder) is read without being changed.
 
     \b
     Example:

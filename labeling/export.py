@@ -8,7 +8,8 @@
 * the same as CSV, spreadsheet-safe unless ``csv_exact``;
 * ``annotations.jsonl`` / ``annotations.csv``: every annotation (labeled or skipped),
   whatever the policy;
-* ``README.md``: the dataset card (``labeling.export_card``).
+* ``README.md``: the dataset card (``labeling.export_card``);
+* ``parley-manifest.json``: every file above with its size and SHA-256.
 
 Streamed: one query walks the sentences in id order with their annotations grouped
 (``db.export``), and rows go straight to the files, so memory does not grow with the
@@ -17,16 +18,23 @@ projects are written by several processes at once (see :func:`write_files`). All
 see one snapshot of the database, and the files appear atomically: they are written in
 a temporary folder next to ``out`` and renamed into place, so a crash never leaves half
 a ``train.jsonl``.
+
+An export only ever replaces or removes files it wrote itself: those listed in the
+manifest of an earlier export in ``out``. A folder that holds anything else and no
+manifest is refused (unless ``force``), and even then only files with the export's own
+names are replaced; nothing else in it is touched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import select
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -43,7 +51,7 @@ import sqlite_utils
 
 import db as store
 import db.export as q
-from labeling import export_card, gold, project, splits
+from labeling import __version__, export_card, gold, project, splits
 from labeling.config import ProjectConfig
 
 if TYPE_CHECKING:
@@ -57,11 +65,11 @@ _READY_TIMEOUT = 60.0  # seconds a worker process may take to start and take its
 DEFAULT_BOOTSTRAP = 1000
 RAW_FILES = ("annotations.jsonl", "annotations.csv")
 CARD_FILE = "README.md"
-#: Every file name an export may write; a new export into the same folder removes the
-#: ones it did not write this time (e.g. ``dataset.jsonl`` after switching splits on).
-OWNED_FILES = tuple(
-    f"{name}.{ext}" for name in (*splits.SPLIT_NAMES, splits.NO_SPLIT) for ext in ("jsonl", "csv")
-) + RAW_FILES + (CARD_FILE,)
+#: The list of the files an export wrote (name, bytes, sha256), written last. A new
+#: export into the same folder replaces or removes only the files listed there.
+MANIFEST_FILE = "parley-manifest.json"
+MANIFEST_FORMAT = 1
+_MANIFEST_MAX_BYTES = 1 << 20  # a real one is under 2 KB; never read a huge file whole
 
 Progress = Callable[[float, str], None]
 
@@ -385,6 +393,16 @@ def agreement_report(db: sqlite_utils.Database, options: ExportOptions) -> dict[
 #: The raw files by name of the task that writes them (tasks run in this process or in
 #: ``labeling.export_worker``).
 RAW_TASKS: dict[str, Callable[..., None]] = {"jsonl": write_raw_jsonl, "csv": write_raw_csv}
+RAW_TASK_FILES = {"jsonl": RAW_FILES[0], "csv": RAW_FILES[1]}
+
+
+def file_digest(path: str | Path) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex digest}`` of the file at ``path`` (a manifest
+    entry without its name)."""
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        size = os.fstat(fh.fileno()).st_size
+    return {"bytes": size, "sha256": digest}
 
 
 def options_to_json(options: ExportOptions) -> str:
@@ -425,8 +443,13 @@ class _Worker:
         after ``_READY_TIMEOUT`` seconds rather than keep labelers waiting."""
         ready, _, _ = select.select([self.proc.stdout], [], [], _READY_TIMEOUT)
         if not ready or self.proc.stdout.readline().strip() != "ready":
-            self.stop()
-            self._raise()
+            try:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                self.proc.wait()
+                self._raise()  # reads the child's stderr, which stop() closes
+            finally:
+                self.stop()
 
     def _raise(self) -> None:
         self.err.seek(0)
@@ -434,8 +457,10 @@ class _Worker:
         raise ExportError("the export worker failed: "
                           + (lines[-1] if lines else f"exit {self.proc.returncode}"))
 
-    def result(self) -> dict[str, Any] | None:
-        """Wait for the child; its agreement report (None if it computed none)."""
+    def result(self) -> dict[str, Any]:
+        """Wait for the child; ``{"agreement": report or None, "digests": {file name:
+        file_digest}}`` (the report only if it computed one; digests of the files it
+        wrote, hashed there while this process goes on with its own files)."""
         out = self.proc.stdout.read()  # the child writes only "ready" and this line
         self.proc.wait()
         lines = out.strip().splitlines()
@@ -468,11 +493,35 @@ def _no_progress(fraction: float, message: str) -> None:
     pass
 
 
+def export_files(options: ExportOptions) -> list[str]:
+    """Names of the files an export with ``options`` writes, in the summary's order:
+    dataset files, raw annotations, the card, the manifest (always last)."""
+    names = splits.names(options.ratios)
+    files = [f"{n}.{ext}" for ext in ("jsonl", "csv") if ext in options.formats for n in names]
+    if "raw" in options.formats:
+        files += list(RAW_FILES)
+    return [*files, CARD_FILE, MANIFEST_FILE]
+
+
+def manifest_text(entries: Sequence[dict[str, Any]], created: datetime) -> str:
+    """The manifest: ``entries`` (``{"name", "bytes", "sha256"}`` per file written), the
+    Parley version and the time, as indented JSON."""
+    doc = {
+        "parley_manifest": MANIFEST_FORMAT,
+        "about": "The files a Parley export wrote into this folder. Exporting into the "
+                 "folder again replaces or removes only these files.",
+        "parley_version": __version__,
+        "created_at": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "files": list(entries),
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
 def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOptions, *,
                 progress: Progress | None = None, now: datetime | None = None,
                 command: str | None = None, parallel: bool | None = None) -> dict[str, Any]:
-    """Write every export file into the existing, empty ``folder`` (not atomic: use
-    :func:`export`). Returns the summary (see :func:`export`).
+    """Write every export file, the manifest last, into the existing, empty ``folder``
+    (not atomic: use :func:`export`). Returns the summary (see :func:`export`).
 
     ``parallel`` (default: when the project has at least ``PARALLEL_MIN_ANNOTATIONS``
     annotations and a database file): worker processes (``labeling.export_worker``) write
@@ -511,21 +560,23 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
         progress(0.0, "reading sentences")
         counts = q.counts(conn)
         stats = _sentence_pass(conn, folder, options, cfg, counts["content"], progress)
+        digests = {name: file_digest(folder / name) for name in export_files(options)
+                   if name not in RAW_FILES and name not in (CARD_FILE, MANIFEST_FILE)}
         if workers:
             progress(0.8, "writing raw annotations, computing agreement")
-            agree = next(r for r in [w.result() for w in workers] if r is not None)
+            results = [w.result() for w in workers]
+            agree = next(r["agreement"] for r in results if r["agreement"] is not None)
+            for r in results:
+                digests.update(r["digests"])
         else:
             if raw:
                 progress(0.8, "writing raw annotations")
-                for task in RAW_TASKS.values():
-                    task(conn, folder, cfg, options)
+                for task, name in RAW_TASK_FILES.items():
+                    RAW_TASKS[task](conn, folder, cfg, options)
+                    digests[name] = file_digest(folder / name)
             progress(0.9, "computing agreement")
             agree = agreement_report(db, options)
-    names = splits.names(options.ratios)
-    files = [f"{n}.{ext}" for ext in ("jsonl", "csv") if ext in options.formats for n in names]
-    if "raw" in options.formats:
-        files += list(RAW_FILES)
-    files.append(CARD_FILE)
+    files = export_files(options)
     summary = {
         "out": None, "files": files, "rows": dict(stats.rows), "excluded": dict(stats.excluded),
         "gold_policy": options.gold_policy, "seed": options.seed,
@@ -538,6 +589,10 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
         command=command or options.command(), columns=dataset_columns(
             not cfg.multi_label, options.include_context))
     (folder / CARD_FILE).write_text(card, encoding="utf-8", newline="\n")
+    digests[CARD_FILE] = file_digest(folder / CARD_FILE)
+    entries = [{"name": name, **digests[name]} for name in files if name != MANIFEST_FILE]
+    (folder / MANIFEST_FILE).write_text(manifest_text(entries, _now(now)), encoding="utf-8",
+                                        newline="\n")
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     progress(1.0, "done")
     return summary
@@ -545,25 +600,38 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
 
 def export(db: sqlite_utils.Database, out: str | Path, options: ExportOptions | None = None, *,
            progress: Progress | None = None, now: datetime | None = None,
-           command: str | None = None, parallel: bool | None = None) -> dict[str, Any]:
+           command: str | None = None, parallel: bool | None = None,
+           force: bool = False) -> dict[str, Any]:
     """Export the dataset into the folder ``out`` (created if missing), atomically.
 
     Files are written into a temporary folder beside ``out`` and then moved in: into a
     new ``out`` with one rename, into an existing one file by file (each ``os.replace``
-    is atomic), removing files of an earlier export that this one does not write.
+    is atomic), the manifest (``parley-manifest.json``) last.
+
+    Only files Parley wrote are replaced or removed: those listed in the manifest of an
+    earlier export in ``out``; a listed file this export does not write again (e.g.
+    ``dataset.jsonl`` after switching splits on) is removed. An ``out`` that holds
+    anything and no valid manifest, or a file with one of the export's names that the
+    manifest does not list, is refused with :class:`ExportError` before anything is
+    written, unless ``force``: then the export's files replace same-named ones and
+    every other file is left alone (nothing unlisted is ever removed).
 
     Returns the summary ``{"out", "files", "rows": {split: n}, "excluded": {reason: n},
     "gold_policy", "seed", "gold_sources", "min_annotators", "splits", "annotations",
     "seconds"}``. ``progress(fraction, message)`` is called as the export advances; ``now``
-    fixes the card's date (default: now, or ``SOURCE_DATE_EPOCH``); ``parallel``: see
-    :func:`write_files`.
+    fixes the card's and the manifest's date (default: now, or ``SOURCE_DATE_EPOCH``);
+    ``parallel``: see :func:`write_files`.
     Raises :class:`OptionError` for bad options and :class:`ExportError` when ``out``
-    cannot be written.
+    cannot or may not be written.
     """
     options = (options or ExportOptions()).validated()
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"--out {out} is a file; give a folder to write the export into")
+    fd = _open_folder(out)  # refuse at once, before the work
+    if fd is not None:
+        try:
+            _previous_files(fd, out, export_files(options), force)
+        finally:
+            os.close(fd)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -572,12 +640,19 @@ def export(db: sqlite_utils.Database, out: str | Path, options: ExportOptions | 
     except OSError as exc:
         raise ExportError(f"cannot create the export folder {out}: {exc.strerror or exc}") from None
     try:
-        summary = write_files(db, tmp, options, progress=progress, now=now,
-                              command=command or options.command(str(out)), parallel=parallel)
-        _publish(tmp, out, summary["files"])
-    except OSError as exc:
-        raise ExportError(f"cannot write the export to {out}: {exc.strerror or exc}; "
-                          "nothing was replaced") from None
+        try:
+            summary = write_files(db, tmp, options, progress=progress, now=now,
+                                  command=command or options.command(str(out)),
+                                  parallel=parallel)
+        except OSError as exc:
+            raise ExportError(f"cannot write the export to {out}: {exc.strerror or exc}; "
+                              "nothing was replaced") from None
+        try:
+            _publish(tmp, out, summary["files"], force)
+        except OSError as exc:
+            raise ExportError(f"cannot move the export into {out}: {exc.strerror or exc}; "
+                              f"its {MANIFEST_FILE} lists every file of it there, so "
+                              "exporting again cleans up") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -598,19 +673,159 @@ def _umask() -> int:
     return 0o022
 
 
-def _publish(tmp: Path, out: Path, files: Sequence[str]) -> None:
-    """Move the finished files from ``tmp`` into ``out``; the card goes last."""
+def _open_folder(out: Path) -> int | None:
+    """A descriptor of the existing folder ``out``, or None when there is none yet.
+
+    Later steps work through the descriptor, so they act on this very folder even if
+    the path is changed meanwhile. A symbolic link or a file is an :class:`ExportError`.
+    """
+    try:
+        mode = os.lstat(out).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ExportError(f"--out {out}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        raise ExportError(f"--out {out} is a symbolic link; give the folder itself, or a new "
+                          "one, to write the export into")
+    if not stat.S_ISDIR(mode):
+        raise ExportError(f"--out {out} is a file; give a folder to write the export into")
+    try:
+        return os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise ExportError(f"cannot open the export folder {out}: {exc.strerror or exc}"
+                          ) from None
+
+
+def _previous_files(fd: int, out: Path, files: Sequence[str],
+                    force: bool) -> dict[str, dict]:
+    """The manifest entries of the earlier export in the folder ``fd`` (``out``), by
+    name: the files this export may replace or remove. Raises :class:`ExportError` when
+    writing ``files`` there could destroy something Parley did not write (see
+    :func:`export`); with ``force``, returns {} when there is no valid manifest."""
+    try:
+        entries = set(os.listdir(fd))
+    except OSError as exc:
+        raise ExportError(f"cannot read the export folder {out}: {exc.strerror or exc}"
+                          ) from None
+    for name in files:
+        try:
+            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(mode):
+            raise ExportError(f"{out / name} is a folder, but the export writes a file of "
+                              "that name; move it away or export into another folder")
+    if not entries:
+        return {}
+    listed, problem = _read_manifest(fd)
+    if listed is None:
+        if force:
+            return {}
+        why = problem or f"no {MANIFEST_FILE} of an earlier Parley export"
+        raise ExportError(
+            f"{out} is not empty and holds {why}, so its files may not be Parley's; nothing "
+            "was changed. Export into a new or empty folder, or add --force to write there "
+            "anyway (files with the export's names are replaced, all others are kept)")
+    foreign = sorted((entries & set(files)) - set(listed) - {MANIFEST_FILE})
+    if foreign and not force:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ExportError(
+            f"{out} holds {shown}, which the earlier Parley export there did not write (its "
+            f"{MANIFEST_FILE} does not list {'it' if len(foreign) == 1 else 'them'}); "
+            "nothing was changed. Export into a new or empty folder, or add --force to "
+            "replace them")
+    return listed
+
+
+def _read_manifest(fd: int) -> tuple[dict[str, dict] | None, str | None]:
+    """``(entries by name, None)`` from the manifest in the folder ``fd``; ``(None,
+    None)`` without one; ``(None, why)`` for one that is not a valid manifest.
+
+    Valid entries name plain files directly in the folder: a manifest edited to list
+    ``../x``, ``/etc/x`` or ``sub/x`` is not valid as a whole, so it can never make an
+    export touch anything outside the folder.
+    """
+    def bad(why: str) -> tuple[None, str]:
+        return None, f"a {MANIFEST_FILE} that is not a valid Parley manifest ({why})"
+
+    try:
+        # O_NOFOLLOW: a link is not our manifest; O_NONBLOCK: a FIFO must not hang us
+        mfd = os.open(MANIFEST_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return bad(f"cannot be read: {exc.strerror or exc}")
+    with os.fdopen(mfd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return bad("not a regular file")
+        raw = fh.read(_MANIFEST_MAX_BYTES + 1)
+    if len(raw) > _MANIFEST_MAX_BYTES:
+        return bad("too large")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return bad("not JSON")
+    if (not isinstance(doc, dict) or type(doc.get("parley_manifest")) is not int
+            or doc["parley_manifest"] != MANIFEST_FORMAT or not isinstance(doc.get("files"), list)):
+        return bad("no list of files in Parley's format")
+    listed: dict[str, dict] = {}
+    for entry in doc["files"]:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not _plain_name(name):
+            return bad(f"it lists {str(name)[:60]!r}, not a file name in the folder")
+        listed[name] = entry
+    return listed, None
+
+
+def _plain_name(name: object) -> bool:
+    """Whether ``name`` names a file directly in a folder (no path, no ``..``)."""
+    return (isinstance(name, str) and 0 < len(name) <= 255 and name not in (".", "..")
+            and name != MANIFEST_FILE and not any(c in name for c in "/\\")
+            and all(ord(c) >= 32 for c in name))
+
+
+def _publish(tmp: Path, out: Path, files: Sequence[str], force: bool) -> None:
+    """Move the finished files from ``tmp`` into ``out``: the card after the data, the
+    manifest last, and remove the files of the earlier export that this one did not
+    write again (only those its manifest lists)."""
     for name in files:
         with open(tmp / name, "rb") as fh:
             os.fsync(fh.fileno())  # data on disk before the name points at it
-    if not out.exists():
+    fd = _open_folder(out)
+    if fd is None:
         os.rename(tmp, out)
         return
-    for name in sorted(files, key=lambda n: n == CARD_FILE):
-        os.replace(tmp / name, out / name)
-    for name in OWNED_FILES:
-        if name not in files and (out / name).is_file():
-            (out / name).unlink()
+    try:
+        # Checked again: the folder may have changed during a long export.
+        listed = _previous_files(fd, out, files, force)
+        src = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            new = json.loads((tmp / MANIFEST_FILE).read_text(encoding="utf-8"))
+            stale = [entry for name, entry in sorted(listed.items()) if name not in files]
+            # First a manifest of the old and the new files together: should the export
+            # stop half way, it still names every Parley file in the folder, and the
+            # next export replaces or removes them without asking for --force.
+            interim = dict(new, files=new["files"] + stale)
+            (tmp / ".interim").write_text(json.dumps(interim, indent=2) + "\n",
+                                          encoding="utf-8")
+            os.replace(".interim", MANIFEST_FILE, src_dir_fd=src, dst_dir_fd=fd)
+            data = [n for n in files if n != MANIFEST_FILE]
+            for name in sorted(data, key=lambda n: n == CARD_FILE):
+                os.replace(name, name, src_dir_fd=src, dst_dir_fd=fd)
+            for entry in stale:
+                try:
+                    mode = os.stat(entry["name"], dir_fd=fd, follow_symlinks=False).st_mode
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISDIR(mode):  # a link goes, never what it points to
+                    os.unlink(entry["name"], dir_fd=fd)
+            os.replace(MANIFEST_FILE, MANIFEST_FILE, src_dir_fd=src, dst_dir_fd=fd)
+        finally:
+            os.close(src)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- app helpers

@@ -241,6 +241,10 @@ def render(*, cfg: Any, options: Any, summary: Mapping[str, Any], counts: Mappin
         "",
         *[f"- `{f}`" for f in summary["files"]],
         "",
+        ("`parley-manifest.json` lists every other file with its size and SHA-256 (check a "
+         "copy with `sha256sum`). A new export into this folder replaces or removes only "
+         "the files listed there; any other file in the folder is left alone."),
+        "",
         ("JSONL files hold one JSON object per line (UTF-8, every record has every field, "
          "null when empty); they load with `pandas.read_json(path, lines=True)` and as a "
          "Hugging Face `json` dataset (`text` and `label` columns)."),

@@ -6,8 +6,10 @@ opens its own connection, takes its read snapshot, prints ``ready``, and from th
 works alone. So every process of the export reads the same data, and a big export uses
 both cores. TASKS is a comma-separated list: ``jsonl`` (``annotations.jsonl``), ``csv``
 (``annotations.csv``), ``agreement`` (the report). On success the last line of stdout is
-the agreement report as JSON (``null`` without that task); on failure the exit code is
-1 and stderr says why.
+``{"agreement": report or null, "digests": {file name: {"bytes", "sha256"}}}`` (the
+manifest entries of the files it wrote); on failure the exit code is 1 and stderr says
+why. The worker only reads, so it opens the database read-only: it works on a project
+whose file or folder cannot be written, and can never change one.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     import db as store
     import db.export as q
 
-    db = store.connect(db_path)
+    db = store.connect(db_path, readonly=True)
     report = None
+    digests = {}
     try:
         with q.snapshot(db) as conn:
             print("ready", flush=True)
@@ -42,9 +45,12 @@ def main(argv: list[str] | None = None) -> int:
                     report = export.agreement_report(db, options)
                 else:
                     export.RAW_TASKS[task](conn, Path(folder), cfg, options)
+                    name = export.RAW_TASK_FILES[task]
+                    digests[name] = export.file_digest(Path(folder) / name)
     finally:
         db.close()
-    print(json.dumps(report, ensure_ascii=False, allow_nan=False), flush=True)
+    print(json.dumps({"agreement": report, "digests": digests}, ensure_ascii=False,
+                     allow_nan=False), flush=True)
     return 0
 
 

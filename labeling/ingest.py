@@ -5,6 +5,12 @@ Without ``skip_bad`` every file is read and validated before anything is written
 bad file anywhere leaves the database exactly as it was. With ``skip_bad`` good rows
 are imported and bad ones listed.
 
+Files are read through ``labeling.records`` (shared with ``import-annotations``): regular
+files only, CSV and JSONL streamed line by line, a line or CSV record of at most
+``PARLEY_MAX_FIELD_BYTES`` (10 MiB), and a text file (one article) of at most as much.
+In a folder, symbolic links, FIFOs and other special files are skipped with a warning;
+a link named on the command line is followed (the user chose it).
+
 Speed (``python -m benchmarks.ingest``): existing texts and ids are looked up a file at
 a time, rows go in with ``executemany``, and a big file is segmented by a helper
 process while this one inserts (``_Segmenter``), so both cores work.
@@ -12,13 +18,13 @@ process while this one inserts (``_Segmenter``), so both cores work.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+import math
 import os
 import pickle
 import re
+import stat
 import subprocess
 import sys
 import threading
@@ -34,7 +40,8 @@ import sqlite_utils
 import db.articles as q
 from db import settings as db_settings
 from db import write_transaction
-from labeling import segment
+from labeling import records, segment
+from labeling.records import IngestError
 from labeling.routing import order_key, target_for
 
 FORMATS = ("auto", "text", "csv", "jsonl")
@@ -43,6 +50,7 @@ CSV_EXTENSIONS = {".csv", ".tsv"}
 JSONL_EXTENSIONS = {".jsonl", ".ndjson", ".json"}
 MAX_LINE_CHARS = 1_000_000  # one line of a million characters is not news text
 MAX_TITLE_CHARS = 300
+_READ_STEP = 1 << 16  # bytes read at a time while looking for a file's first character
 
 # Common column names, first match wins (case-insensitive).
 TEXT_FIELDS = ("text", "body", "content", "article", "story", "full_text", "fulltext")
@@ -62,23 +70,6 @@ _CONTROL_BYTES = bytes([*range(0x09), *range(0x0b, 0x20), 0x7f])
 _LEADING_SPACE = re.compile(r"\s*")
 _ATX_HEADING = re.compile(r"#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
 _SETEXT_UNDERLINE = re.compile(r"[ \t]*(?:=+|-{2,})[ \t]*(?:\n|$)")
-_MAGIC = {b"\x1f\x8b": "a gzip-compressed file; decompress it first",
-          b"PK\x03\x04": "a zip archive; extract it first",
-          b"%PDF": "a PDF; convert it to text first",
-          b"\x89PNG": "an image, not text",
-          b"\xff\xd8\xff": "an image, not text",
-          b"SQLite format 3\x00": "an SQLite database, not text"}
-
-
-class IngestError(ValueError):
-    """Bad input: names the file and, when known, the line."""
-
-    def __init__(self, path: str | Path, line: int | None, message: str):
-        # one line, always: messages quote file content (field names, values)
-        message = message.replace("\r", "\\r").replace("\n", "\\n")
-        self.path, self.line, self.message = str(path), line, message
-        where = f"{self.path}:{line}" if line else self.path
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass
@@ -110,6 +101,7 @@ class ImportReport:
     sentences_added: int = 0
     errors: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # files skipped in folders (links)
 
     def as_dict(self) -> dict:
         return {"articles_added": self.articles_added,
@@ -144,9 +136,9 @@ def decode(path: str | Path, data: bytes) -> str:
     """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with BOM; else IngestError."""
     if not data or data.isspace():  # (not data.strip(): no copy of a big file)
         raise IngestError(path, None, "the file is empty")
-    for magic, what in _MAGIC.items():
-        if data.startswith(magic):
-            raise IngestError(path, None, f"this is {what}")
+    problem = records.magic_problem(data[:16])
+    if problem:
+        raise IngestError(path, None, problem)
     if data.startswith(b"\xef\xbb\xbf"):
         data, encoding = data[3:], "utf-8"
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -167,41 +159,6 @@ def decode(path: str | Path, data: bytes) -> str:
     if not text or text.isspace():
         raise IngestError(path, None, "the file is empty")
     return text
-
-
-def _utf8_lines(path: Path, f: io.BufferedReader) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of a UTF-8 file read line by line, with the checks
-    `decode` makes on a whole file: magic numbers, NUL bytes, invalid UTF-8 (naming the
-    line and byte offset), a leading byte-order mark dropped."""
-    offset = 0  # byte offset of the line, after any BOM (as decode reports it)
-    lineno = 0
-    while True:
-        try:
-            raw = f.readline()
-        except OSError as exc:
-            raise IngestError(path, lineno + 1, f"cannot read: {exc.strerror or exc}") from None
-        if not raw:
-            return
-        lineno += 1
-        if lineno == 1:
-            for magic, what in _MAGIC.items():
-                if raw.startswith(magic):
-                    raise IngestError(path, None, f"this is {what}")
-            if raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-        if b"\x00" in raw:
-            raise IngestError(path, lineno, "binary data (a NUL byte): not a text file, or "
-                              "UTF-16 without a byte-order mark; save it as UTF-8")
-        size = len(raw)
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]  # cheaper here than on the decoded (often 2-byte) string
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise IngestError(path, lineno, f"not valid UTF-8 (byte offset {offset + exc.start}); "
-                              "Parley reads UTF-8, or UTF-16 with a byte-order mark") from None
-        offset += size
-        yield lineno, line
 
 
 def _check_text(path: str, line: int | None, text: str, *, first_line: int = 1) -> bytes:
@@ -255,18 +212,6 @@ def _first_char(text: str) -> str:
     return text[i:i + 1]
 
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` pairs, split on ``\\n``, without a list of all lines."""
-    start, lineno, find = 0, 1, text.find
-    while True:
-        end = find("\n", start)
-        if end == -1:
-            yield lineno, text[start:]
-            return
-        yield lineno, text[start:end]
-        start, lineno = end + 1, lineno + 1
-
-
 def _headline(text: str) -> str | None:
     """The first line, when it is a headline: a markdown heading, or a short line that
     stands alone (a blank line follows) and is not a sentence ending in a full stop."""
@@ -291,8 +236,37 @@ def read_text_file(path: Path, text: str) -> Iterator[Article]:
     utf8 = _check_text(str(path), None, text)
     if not text or text.isspace():
         raise IngestError(path, None, "the file is empty")
+    _check_field(path, None, "id (the file name)", path.stem)
     yield _with_hash(Article(path=str(path), line=None, external_id=path.stem, text=text,
                              title=_headline(text)), utf8)
+
+
+def _check_field(path: Path, line: int | None, name: str, value: str) -> None:
+    """IngestError for a control character in a one-line field (id, title, url...)."""
+    bad = records.find_control(value)
+    if bad is not None:
+        raise IngestError(path, line, f"control character U+{ord(bad):04X} in field {name!r}")
+
+
+def _check_meta(path: Path, line: int, meta: dict) -> None:
+    """Control characters in the other fields of a row (kept as the article's meta), at
+    any depth: none in names, tab and newline only in values. (A loop, not recursion:
+    JSON may nest as deep as the decoder's own limit.)"""
+    todo: list = [meta]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, str):
+            bad = records.find_control(value, multiline=True)
+            if bad is not None:
+                raise IngestError(path, line, f"control character U+{ord(bad):04X} in a field")
+        elif isinstance(value, dict):
+            for key in value:
+                if (bad := records.find_control(str(key))) is not None:
+                    raise IngestError(path, line, f"control character U+{ord(bad):04X} in "
+                                      "a field name")
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
 
 
 def _with_hash(art: Article, utf8: bytes) -> Article:
@@ -330,7 +304,10 @@ def _row_article(path: Path, line: int, rowno: int, row: dict, fields: FieldMap,
             return None
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
             raise IngestError(path, line, f"field {col!r} must be text, not {type(v).__name__}")
+        if isinstance(v, float) and not math.isfinite(v):  # 1e999 in JSON reads as inf
+            raise IngestError(path, line, f"field {col!r} is not a finite number")
         v = str(v).strip()
+        _check_field(path, line, col, v)
         return v or None
 
     raw_text = row.get(cols["text"]) if cols["text"] else None
@@ -343,13 +320,18 @@ def _row_article(path: Path, line: int, rowno: int, row: dict, fields: FieldMap,
     utf8 = _check_text(str(path), line, text)
     if not text or text.isspace():
         raise IngestError(path, line, f"the text field {cols['text']!r} is empty")
-    ext_id = get(cols["id"]) or f"{path.stem}-{rowno}"
+    ext_id = get(cols["id"])
+    if ext_id is None:
+        ext_id = f"{path.stem}-{rowno}"
+        _check_field(path, line, "id (from the file name)", ext_id)
     title = get(cols["title"])
     if title is not None:
         title = normalise(title)
         _check_text(str(path), line, title)
     used = {c for c in cols.values() if c}
     meta = {k: v for k, v in row.items() if k not in used and k is not None}
+    if meta:
+        _check_meta(path, line, meta)
     return _with_hash(Article(path=str(path), line=line, external_id=ext_id, text=text,
                               title=title, url=get(cols["url"]), published_at=get(cols["date"]),
                               source=get(cols["source"]), meta=meta), utf8)
@@ -372,33 +354,31 @@ def _columns(path: Path, names: Iterable[str], fields: FieldMap,
     }
 
 
-def read_csv(path: Path, text: str, fields: FieldMap) -> Iterator[Article | IngestError]:
+def read_csv(path: Path, lines: records.LineReader,
+             fields: FieldMap) -> Iterator[Article | IngestError]:
     """One article per CSV row; a bad row yields an IngestError (the caller decides)."""
-    csv.field_size_limit(MAX_LINE_CHARS)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = iter(records.CsvRecords(lines, delimiter))
     try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise IngestError(path, 1, f"unreadable CSV header: {exc}") from None
+        head_line, header = next(reader)
+    except records.BadCsvRecord as exc:
+        raise IngestError(path, exc.line or 1, f"unreadable CSV header: {exc.message}") from None
     except StopIteration:
         raise IngestError(path, None, "the file is empty") from None
     header = [h.strip().lstrip("\ufeff") for h in header]
+    twice = records.duplicate_name(header)
+    if twice is not None:
+        raise IngestError(path, head_line, f"the column {records.clip(twice)} appears twice "
+                          "in the header")
     cols = _columns(path, header, fields)
     rowno = 0
     while True:
-        line = reader.line_num + 1
         try:
-            values = next(reader)
+            line, values = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:
-            msg = str(exc)
-            if "field larger" in msg:
-                msg = f"a field longer than {MAX_LINE_CHARS:,} characters"
-            elif "EOF" in msg or "end of data" in msg:
-                msg = "unbalanced quotes: a quoted field runs to the end of the file"
-            yield IngestError(path, line, f"bad CSV: {msg}")
+        except records.BadCsvRecord as exc:
+            yield exc
             return  # the reader cannot resynchronise after a quoting error
         if not values or all(not v.strip() for v in values):
             continue
@@ -415,40 +395,31 @@ def read_csv(path: Path, text: str, fields: FieldMap) -> Iterator[Article | Inge
         raise IngestError(path, None, "the CSV file has a header but no rows")
 
 
-def read_jsonl(path: Path, text: str, fields: FieldMap) -> Iterator[Article | IngestError]:
+def read_jsonl(path: Path, lines: records.LineReader,
+               fields: FieldMap) -> Iterator[Article | IngestError]:
     """One article per JSON Lines object; a bad line yields an IngestError."""
-    yield from _jsonl_rows(path, _lines(text), fields)
-
-
-def _jsonl_rows(path: Path, lines: Iterable[tuple[int, str]],
-                fields: FieldMap) -> Iterator[Article | IngestError]:
-    """Articles (or per-line errors) of ``(line number, line)`` pairs of a JSONL file."""
     first = True
     # JSONL rows need not share keys: fields are detected per key set (cached, since
     # nearly all rows of a file share one). Flag-given fields are checked on the first row.
     cols_by_keys: dict[tuple, dict[str, str | None]] = {}
     checked = False
     rowno = 0
-    for lineno, raw in lines:
-        if not raw or raw.isspace():
-            continue
+    stream = records.json_lines(lines)
+    while True:
+        try:
+            lineno, raw = next(stream)
+        except StopIteration:
+            break
         if first:
             first = False
             if _first_char(raw) == "[":
                 raise IngestError(path, lineno, "a JSON array, not JSON Lines: write one JSON "
                                   "object per line (e.g. jq -c '.[]' file.json > file.jsonl)")
         rowno += 1
-        if len(raw) > MAX_LINE_CHARS:
-            yield IngestError(path, lineno, f"a line of {len(raw):,} characters "
-                              f"(the limit is {MAX_LINE_CHARS:,})")
-            continue
         try:
-            obj = json.loads(raw)
-        except RecursionError:
-            yield IngestError(path, lineno, "JSON nested too deeply")
-            continue
-        except json.JSONDecodeError as exc:
-            yield IngestError(path, lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            obj = records.json_value(path, lineno, raw)
+        except IngestError as exc:
+            yield exc
             continue
         if not isinstance(obj, dict):
             yield IngestError(path, lineno, f"expected a JSON object, found {type(obj).__name__}")
@@ -468,15 +439,16 @@ def _jsonl_rows(path: Path, lines: Iterable[tuple[int, str]],
         raise IngestError(path, None, "the file is empty")
 
 
-def iter_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files to import: given files, and folders walked recursively (sorted, no hidden files)."""
+def iter_files(paths: Iterable[str | Path], warnings: list[str] | None = None) -> list[Path]:
+    """Files to import: given files, and folders walked recursively (sorted, no hidden
+    files). In folders, symbolic links and special files (FIFOs, devices, sockets) are
+    skipped, each with a line in ``warnings``: a link could bring in any file of the
+    machine. A path named here is taken as given (a link to a file is followed; what is
+    not a regular file is refused when read)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            known = TEXT_EXTENSIONS | CSV_EXTENSIONS | JSONL_EXTENSIONS
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file()
-                              and f.suffix.lower() in known
-                              and not any(part.startswith(".") for part in f.relative_to(p).parts)))
+            out.extend(_walk(p, warnings if warnings is not None else []))
         elif p.exists():
             out.append(p)
         else:
@@ -484,35 +456,87 @@ def iter_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+def _walk(root: Path, warnings: list[str]) -> list[Path]:
+    known = TEXT_EXTENSIONS | CSV_EXTENSIONS | JSONL_EXTENSIONS
+    found: list[Path] = []
+    # os.walk (unlike Path.rglob) says what it saw without following links.
+    for folder, dirs, files in os.walk(root):
+        for name in list(dirs):
+            if name.startswith(".") or os.path.islink(os.path.join(folder, name)):
+                dirs.remove(name)
+                if not name.startswith("."):
+                    warnings.append(f"{records.display(Path(folder, name))}: skipped: a "
+                                    "symbolic link to a folder (links in folders are not "
+                                    "followed)")
+        for name in files:
+            path = Path(folder, name)
+            if name.startswith(".") or path.suffix.lower() not in known:
+                continue
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue  # gone meanwhile
+            if stat.S_ISLNK(mode):
+                warnings.append(f"{records.display(path)}: skipped: a symbolic link (links in "
+                                "folders are not followed; name the file itself to import it)")
+            elif not stat.S_ISREG(mode):
+                warnings.append(f"{records.display(path)}: skipped: not a regular file")
+            else:
+                found.append(path)
+    return sorted(found)
+
+
 def read_file(path: Path, fmt: str = "auto",
               fields: FieldMap = FieldMap()) -> Iterator[Article | IngestError]:
-    """Articles (or per-row errors) of one file; raises IngestError for a bad file."""
-    if fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in JSONL_EXTENSIONS):
-        # JSON Lines in UTF-8 (the bulk format) is read line by line: the whole file as
-        # one string would double the memory of a big import.
+    """Articles (or per-row errors) of one file; raises IngestError for a bad file.
+
+    CSV and JSON Lines are read line by line (memory stays flat in the file's size); a
+    text file is one article, read whole, of at most ``records.max_field_bytes()``."""
+    if fmt not in FORMATS:
+        raise IngestError(path, None, f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    records.check_file_name(path)
+    limit = records.max_field_bytes()
+    with records.open_input(path) as f:
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below, when the generator ends
+            kind = fmt if fmt != "auto" else _format_of(path, f)
         except OSError as exc:
             raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
-        with f:
-            if f.peek(2)[:2] not in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: read whole
-                yield from _jsonl_rows(path, _utf8_lines(path, f), fields)
-                return
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    text = decode(path, data)
-    del data  # the generator lives until the last row is read: do not keep both copies
-    kind = detect_format(path, text) if fmt == "auto" else fmt
-    if kind == "text":
-        yield from read_text_file(path, normalise(text))
-    elif kind == "csv":
-        yield from read_csv(path, text, fields)
-    elif kind == "jsonl":
-        yield from read_jsonl(path, text, fields)
-    else:
-        raise IngestError(path, None, f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        if kind == "text":
+            # the size first: a 10 GB file is refused without being read
+            try:
+                data = f.read(limit + 1) if os.fstat(f.fileno()).st_size <= limit else None
+            except OSError as exc:
+                raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
+            if data is None or len(data) > limit:
+                raise IngestError(path, None, f"larger than {limit:,} bytes, the limit for one "
+                                  f"article ({records.MAX_FIELD_ENV} sets it)")
+            text = decode(path, data)
+            del data  # the generator lives until the article is taken: not both copies
+            yield from read_text_file(path, normalise(text))
+            return
+        lines = records.LineReader(path, f, limit)
+        if kind == "csv":
+            yield from read_csv(path, lines, fields)
+        else:
+            yield from read_jsonl(path, lines, fields)
+
+
+def _format_of(path: Path, f) -> str:
+    """The format by extension; for another extension, JSON Lines when the first
+    character is ``{`` or ``[``, else text. Leaves ``f`` at its start."""
+    if path.suffix.lower() in TEXT_EXTENSIONS | CSV_EXTENSIONS | JSONL_EXTENSIONS:
+        return detect_format(path)
+    # Read a step at a time until a character that is not whitespace (a file of blank
+    # lines is read through without being held). A step cut inside a character only
+    # loses that character, and whitespace is ASCII.
+    step = f.read(_READ_STEP)
+    encoding = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(step[:2], "utf-8")
+    first = ""
+    while step and not first:
+        first = _first_char(step.decode(encoding, "ignore").lstrip("\ufeff"))
+        step = f.read(_READ_STEP)
+    f.seek(0)
+    return "jsonl" if first in ("{", "[") else "text"
 
 
 # --------------------------------------------------------------------------- writing
@@ -537,14 +561,15 @@ def import_paths(
     nothing at all is written. With it, bad rows and files are listed in
     ``report.errors`` and everything else is imported. Re-importing a text that is
     already stored (same normalised sha256) is counted as a duplicate, not an error.
+    ``report.warnings`` lists what folders held that was skipped (links, special files).
     """
     if fmt not in FORMATS:
         raise IngestError("--format", None, f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    files = iter_files(paths)
+    report = ImportReport()
+    files = iter_files(paths, report.warnings)
     if not files:
         raise IngestError(", ".join(map(str, paths)) or "(no path)", None,
                           "no importable files (.txt .md .csv .tsv .jsonl .json)")
-    report = ImportReport()
     if not skip_bad and len(files) > 1:
         # Validate everything first so a bad last file cannot leave the first ones imported.
         seen_sha: dict[str, str] = {}

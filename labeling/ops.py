@@ -4,6 +4,8 @@
 read snapshot; see ``db.ops.backup``), into a temporary file next to the destination
 that is verified with ``PRAGMA integrity_check`` and only then renamed into place, so
 a failed or interrupted backup never leaves a half-written file under the name asked for.
+It never writes over the database or its -wal/-shm/-journal files (nor links to them),
+and reads a project it cannot write (read-only file or folder) read-only.
 
 ``check`` runs ``PRAGMA integrity_check`` and ``foreign_key_check``, compares the schema
 with the one this version of Parley creates, and tests the invariants the write path
@@ -15,6 +17,7 @@ backed by its event, gold only for existing sentences, articles stored whole.
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable
@@ -27,6 +30,7 @@ import sqlite_utils
 import db as store
 import db.migrations as migrations_mod
 import db.ops as q
+from labeling import project
 
 
 class OpsError(Exception):
@@ -38,11 +42,15 @@ class OpsError(Exception):
 
 def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
     """Open a project database that must already exist (never create one, never migrate:
-    a backup or a check must not change what it looks at)."""
+    a backup or a check must not change what it looks at). Where the file or its folder
+    cannot be written (``project._writable``) it is opened read-only, so that a
+    project on a read-only disk can still be backed up and checked."""
     p = Path(path)
     if str(path) != ":memory:" and not p.is_file():
         raise OpsError(f"{path}: no such database file")
     try:
+        if str(path) != ":memory:" and not project._writable(p):
+            return store.connect(p, readonly=True)
         return store.connect(p)
     except store.DatabaseError as exc:
         raise OpsError(str(exc)) from None
@@ -73,7 +81,9 @@ def backup(source: str | os.PathLike, dest: str | os.PathLike, *, force: bool = 
 
     ``dest`` may be an existing folder: the copy is then named
     ``<source name>-<UTC time>.db`` inside it. An existing file is replaced only with
-    ``force``. The copy must pass ``PRAGMA integrity_check`` before it takes the name.
+    ``force``. The database itself, its ``-wal``, ``-shm`` and ``-journal`` files and
+    any link to them are refused as destinations, ``force`` or not. The copy must pass
+    ``PRAGMA integrity_check`` before it takes the name.
     """
     started = time.monotonic()
     src_path = Path(source)
@@ -83,16 +93,16 @@ def backup(source: str | os.PathLike, dest: str | os.PathLike, *, force: bool = 
         dest_path = dest_path / f"{src_path.stem}-{stamp}.db"
     if not dest_path.parent.is_dir():
         raise OpsError(f"{dest_path}: the folder {dest_path.parent} does not exist")
-    if dest_path.exists() and not force:
+    if src_path.is_file():
+        _refuse_own_files(src_path, dest_path)
+    if os.path.lexists(dest_path) and not force:
         raise OpsError(f"{dest_path} already exists; choose another name or use --force "
                        "to replace it")
-    if src_path.is_file() and dest_path.exists() and dest_path.samefile(src_path):
-        raise OpsError(f"{dest_path} is the database itself; choose another destination")
     db = open_existing(src_path)
-    tmp = dest_path.with_name(f".{dest_path.name}.partial-{os.getpid()}")
+    tmp: Path | None = None
     try:
-        _remove_db_files(tmp)
         try:
+            tmp = _new_file(dest_path.parent, f".{dest_path.name}.partial-")
             target = sqlite3.connect(tmp, isolation_level=None)
             try:
                 n_pages = q.backup(db.conn, target, pages=pages, pause=pause)
@@ -115,11 +125,69 @@ def backup(source: str | os.PathLike, dest: str | os.PathLike, *, force: bool = 
         _fsync(dest_path.parent)
     finally:
         db.close()
-        _remove_db_files(tmp)
+        if tmp is not None:
+            _remove_db_files(tmp)
     return BackupReport(source=str(src_path), destination=str(dest_path), pages=n_pages,
                         bytes=dest_path.stat().st_size,
                         seconds=round(time.monotonic() - started, 3),
                         integrity_check="ok", counts=counts)
+
+
+#: The files SQLite keeps for a database, by suffix, as named in error messages.
+DB_FILES = {"": "the database {src} itself",
+            "-wal": "the write-ahead log (-wal) of the database {src}",
+            "-shm": "the shared-memory index (-shm) of the database {src}",
+            "-journal": "the rollback journal (-journal) of the database {src}"}
+
+
+def _refuse_own_files(src: Path, dest: Path) -> None:
+    """Raise :class:`OpsError` when writing ``dest`` (or clearing its -wal/-shm/-journal
+    with ``--force``) would touch the database being copied or one of its files: the
+    same path however spelt, a symbolic link to it (even to a -wal that does not exist
+    yet), or a hard link (the same inode). Writing over the live -wal loses every
+    change not yet checkpointed into the database file."""
+    own: dict[str, str] = {}
+    inodes: dict[tuple[int, int], str] = {}
+    for base in {os.path.abspath(src), os.path.realpath(src)}:
+        for suffix, what in DB_FILES.items():
+            own[os.path.realpath(base + suffix)] = what
+            own[base + suffix] = what
+            try:
+                st = os.stat(base + suffix)
+            except OSError:
+                continue
+            inodes[(st.st_dev, st.st_ino)] = what
+    for suffix in DB_FILES:
+        candidate = f"{dest}{suffix}"
+        what = own.get(os.path.abspath(candidate)) or own.get(os.path.realpath(candidate))
+        if what is None:
+            for follow in (True, False):
+                try:
+                    st = os.stat(candidate, follow_symlinks=follow)
+                except OSError:
+                    continue
+                what = what or inodes.get((st.st_dev, st.st_ino))
+        if what is not None:
+            shown = dest if not suffix else f"{dest} (its {suffix} file)"
+            raise OpsError(f"{shown} is {what.format(src=src)} (or a link to it); a backup "
+                           "there would destroy what it copies: choose another destination")
+
+
+def _new_file(folder: Path, prefix: str) -> Path:
+    """Create an empty file with a fresh random name in ``folder`` and return its path.
+
+    Created exclusively (``O_EXCL``), so the backup only ever writes over and removes a
+    file it made itself; with the mode a new database would get (``mkstemp`` would make
+    the copy private to its owner).
+    """
+    for _ in range(100):
+        path = folder / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free temporary name in {folder}")
 
 
 def _verify(path: Path) -> tuple[list[str], dict[str, int]]:
@@ -279,7 +347,8 @@ def check_file(path: str | os.PathLike, *, quick: bool = False) -> CheckReport:
     if not p.is_file():
         raise OpsError(f"{path}: no such database file")
     try:
-        db = store.connect(p)
+        # read-only where it cannot be written (a check must work on a read-only disk)
+        db = store.connect(p, readonly=not project._writable(p))
     except store.DatabaseError as exc:
         return CheckReport(problems=[Problem("integrity", 1, f"the database cannot be "
                                              f"opened: {exc}")], checks=["integrity"], info={})

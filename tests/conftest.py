@@ -154,3 +154,22 @@ def dump(path) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
+
+
+def sign_in(page, base_url: str, name: str, password: str, *, then: str | None = None) -> None:
+    """Sign in as a person does: open the app with the name in the URL, type the password
+    and press Enter; then, if given, click the top navigation link to page ``then``
+    (a new page load would start a new, signed-out session)."""
+    page.goto(f"{base_url}/?annotator={name}")
+    page.wait_for_selector(".st-key-password input", timeout=60_000)
+    wait_idle(page, 60_000)
+    page.locator(".st-key-password input").click()
+    page.keyboard.type(password, delay=10)
+    page.keyboard.press("Enter")
+    if then is not None:
+        link = f"a[href$='/{then}']"
+        page.wait_for_selector(link, timeout=30_000)
+        page.locator(link).first.click()
+        page.wait_for_url(f"**/{then}**", timeout=30_000)
+    page.wait_for_timeout(300)
+    wait_idle(page, 60_000)

@@ -245,11 +245,11 @@ def test_valid_names(name):
 def test_roles_and_duplicates(project_db):
     with pytest.raises(LabelingError, match="invalid role"):
         annotate.add_annotator(project_db, "gus", "boss")
-    annotate.add_annotator(project_db, "gus", "reviewer")
+    annotate.add_annotator(project_db, "gus", "reviewer", "pw")
     with pytest.raises(LabelingError, match="already exists"):
         annotate.add_annotator(project_db, "gus")
     updated = annotate.add_annotator(project_db, "gus", "admin", update=True)
-    assert updated["role"] == "admin"
+    assert updated["role"] == updated["assigned_role"] == "admin"
 
 
 def test_ensure_annotator_creates_on_first_use(project_db, cfg):

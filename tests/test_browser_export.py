@@ -10,7 +10,9 @@ import zipfile
 import pytest
 
 from labeling import annotate, project
-from tests.conftest import StreamlitServer, screenshot_path, wait_idle
+from tests.conftest import StreamlitServer, screenshot_path, sign_in, wait_idle
+
+RITA_PASSWORD = "rita reviews carefully"
 from tests.test_export_app import ZIP_MEMBERS
 
 pytestmark = pytest.mark.browser
@@ -22,7 +24,7 @@ def export_server(db_path):
     a reviewer, then a live app on it."""
     db = project.init(db_path, seed=True)
     cfg = project.load_config(db)
-    annotate.add_annotator(db, "rita", "reviewer")
+    annotate.add_annotator(db, "rita", "reviewer", RITA_PASSWORD)
     names = cfg.label_names
     for n, who in enumerate(("alice", "bob")):
         pid = annotate.add_annotator(db, who)["id"]
@@ -39,7 +41,7 @@ def export_server(db_path):
 
 def _open_export(browser, url: str):
     page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
-    page.goto(f"{url}/export?annotator=rita")
+    sign_in(page, url, "rita", RITA_PASSWORD, then="export")
     page.wait_for_selector(".st-key-download_zip", timeout=30_000)
     wait_idle(page)
     return page

@@ -10,7 +10,9 @@ import pytest
 
 import db as store
 from labeling import annotate, ingest, project
-from tests.conftest import StreamlitServer, screenshot_path, wait_idle
+from tests.conftest import StreamlitServer, screenshot_path, sign_in, wait_idle
+
+RITA_PASSWORD = "rita reviews carefully"
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +34,7 @@ def disagreements(db_path):
     db = project.init(db_path, seed=True)
     cfg = project.load_config(db)
     who = {n: annotate.add_annotator(db, n)["id"] for n in ("ann", "bob")}
-    annotate.add_annotator(db, "rita", "reviewer")
+    annotate.add_annotator(db, "rita", "reviewer", RITA_PASSWORD)
     sids = [r[0] for r in db.execute(
         "SELECT id FROM sentences WHERE kind = 'content' ORDER BY id LIMIT 10")]
     plan = ["none", ("demand", "warning"), "outcome", "none", ("concession", "demand"),
@@ -49,10 +51,11 @@ def disagreements(db_path):
 
 
 def _open(browser, url: str):
+    """The Review page, signed in as rita (reviewers must have a password)."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(url)
+    sign_in(page, url, "rita", RITA_PASSWORD, then="review")
     page.wait_for_selector(SENTENCE, timeout=60_000)
     wait_idle(page, 60_000)
     page.wait_for_timeout(500)  # shortcuts bind ~100 ms after render
@@ -85,7 +88,7 @@ def _wait_for_other_sentence(page, old: str) -> str:
 
 
 def test_key_press_adjudicates_the_shown_sentence(disagreements, db_path, server, browser):
-    page, dialogs = _open(browser, f"{server.url}/review?annotator=rita")
+    page, dialogs = _open(browser, server.url)
     (first, first_text), (second, second_text), (third, _) = disagreements
     assert page.inner_text(SENTENCE).strip() == first_text
     judgements = page.inner_text(".st-key-rv_judgements")
@@ -118,14 +121,14 @@ def test_review_shows_text_and_notes_literally(db_path, browser, tmp_path):
     ingest.import_paths(db, [src])
     cfg = project.load_config(db)
     who = {n: annotate.add_annotator(db, n)["id"] for n in ("ann", "bob")}
-    annotate.add_annotator(db, "rita", "reviewer")
+    annotate.add_annotator(db, "rita", "reviewer", RITA_PASSWORD)
     sid = db.execute("SELECT id FROM sentences WHERE text = ?", [TRICKY]).fetchone()[0]
     annotate.save(db, who["ann"], sid, cfg, labels=["demand"], flagged=True, note=NOTE)
     annotate.save(db, who["bob"], sid, cfg, labels=["warning"])
     db.close()
     srv = StreamlitServer(db_path)
     try:
-        page, dialogs = _open(browser, f"{srv.url}/review?annotator=rita")
+        page, dialogs = _open(browser, srv.url)
         page.evaluate("window.__parley_probe = 1")
         assert page.inner_text(SENTENCE).strip() == TRICKY
         assert NOTE in page.inner_text(".st-key-rv_judgements")

@@ -20,30 +20,37 @@ def run(*args: str, input: str | None = None, env: dict | None = None):
 
 
 def listed(db_path) -> list[dict]:
+    if not db_path.exists():  # `annotator list` reads only: it never creates a project
+        return []
     r = run("annotator", "list", "--json")
     assert r.exit_code == 0, r.output
     return json.loads(r.stdout)
 
 
 def test_add_and_list_annotators(db_path):
+    assert run("init").exit_code == 0
     assert listed(db_path) == []
     r = run("annotator", "add", "alice")
     assert r.exit_code == 0, r.output
     assert "added alice (annotator)" in r.stderr
-    run("annotator", "add", "Bob Jones", "--role", "reviewer")
-    run("annotator", "add", "carol.x", "--role", "admin")
+    env = {"PARLEY_PASSWORD": "pw"}
+    assert run("annotator", "add", "Bob Jones", "--role", "reviewer", "--password",
+               env=env).exit_code == 0
+    assert run("annotator", "add", "carol.x", "--role", "admin", "--password",
+               env=env).exit_code == 0
     people = listed(db_path)
     assert [(p["name"], p["role"], p["has_password"], p["labels"]) for p in people] == [
-        ("Bob Jones", "reviewer", False, 0), ("alice", "annotator", False, 0),
-        ("carol.x", "admin", False, 0)]
-    assert set(people[0]) == {"id", "name", "role", "has_password", "created_at", "labels"}
+        ("Bob Jones", "reviewer", True, 0), ("alice", "annotator", False, 0),
+        ("carol.x", "admin", True, 0)]
+    assert set(people[0]) == {"id", "name", "role", "assigned_role", "has_password",
+                              "created_at", "labels"}
     text = run("annotator", "list")
     assert text.exit_code == 0
     assert "Bob Jones\treviewer" in text.stdout
 
 
 def test_list_counts_labels(db_path):
-    db = project.init(db_path)
+    db = project.init(db_path, seed=True)
     cfg = project.load_config(db)
     run("annotator", "add", "alice")
     who = annotate.list_annotators(db)[0]["id"]
@@ -116,7 +123,8 @@ def test_duplicate_name_exits_1_and_update_changes_the_role(db_path):
     assert r.exit_code == 1
     assert "already exists" in r.stderr
     assert listed(db_path)[0]["role"] == "annotator"
-    r = run("annotator", "add", "gus", "--role", "admin", "--update")
+    r = run("annotator", "add", "gus", "--role", "admin", "--update", "--password",
+            env={"PARLEY_PASSWORD": "pw"})
     assert r.exit_code == 0, r.output
     assert listed(db_path)[0]["role"] == "admin"
 

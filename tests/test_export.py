@@ -333,7 +333,8 @@ def test_raw_annotations_hold_every_annotation_whatever_the_policy(corpus_db, tm
     out = tmp_path / "out"
     do_export(corpus_db, out, gold_policy="adjudicated", formats="raw")
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "annotations.csv",
-                                                    "annotations.jsonl"]
+                                                    "annotations.jsonl",
+                                                    "parley-manifest.json"]
     stored = list(corpus_db.query(
         "SELECT ar.external_id || ':' || s.idx AS sid, n.name, an.status, an.labels, "
         "an.flagged, an.note FROM annotations an JOIN sentences s ON s.id = an.sentence_id "
@@ -450,7 +451,7 @@ def test_splits_none_writes_one_dataset_file_with_null_split(corpus_db, tmp_path
     summary = do_export(corpus_db, out, ratios=None)
     assert summary["rows"].keys() == {"dataset"}
     assert summary["files"] == ["dataset.jsonl", "dataset.csv", "annotations.jsonl",
-                                "annotations.csv", "README.md"]
+                                "annotations.csv", "README.md", "parley-manifest.json"]
     assert {r["split"] for r in read_jsonl(out / "dataset.jsonl")} == {None}
 
 
@@ -463,7 +464,7 @@ def test_same_inputs_give_identical_bytes(corpus_db, tmp_path):
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     export.export(corpus_db, out, export.ExportOptions(include_context=True), now=LATER)
     second = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert first.keys() == second.keys() and len(first) == 9
+    assert first.keys() == second.keys() and len(first) == 10
     for name, a in first.items():
         b = second[name]
         if name == "README.md":
@@ -471,6 +472,12 @@ def test_same_inputs_give_identical_bytes(corpus_db, tmp_path):
                 return [x for x in t.decode().splitlines() if not x.startswith("Created:")]
             assert a != b  # the dates differ ...
             assert strip(a) == strip(b)  # ... and nothing else
+        elif name == "parley-manifest.json":
+            a, b = json.loads(a), json.loads(b)
+            assert a.pop("created_at") != b.pop("created_at")  # the date ...
+            card = [e for e in a["files"] if e["name"] == "README.md"]
+            assert [e for e in a["files"] if e not in card] == [
+                e for e in b["files"] if e["name"] != "README.md"]  # ... and the card's hash
         else:
             assert a == b, name
 
@@ -604,8 +611,10 @@ def test_reexport_replaces_only_our_files(corpus_db, tmp_path):
     do_export(corpus_db, out)
     (out / "notes.txt").write_text("mine")
     summary = do_export(corpus_db, out, ratios=None, formats="jsonl")
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "dataset.jsonl", "notes.txt"]
-    assert summary["files"] == ["dataset.jsonl", "README.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "dataset.jsonl", "notes.txt",
+                                                    "parley-manifest.json"]
+    assert summary["files"] == ["dataset.jsonl", "README.md", "parley-manifest.json"]
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_out_that_is_a_file_is_an_error(corpus_db, tmp_path):
@@ -636,7 +645,14 @@ def test_export_zip_holds_every_file(corpus_db, db_path):
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == sorted(
             ["train.jsonl", "dev.jsonl", "test.jsonl", "train.csv", "dev.csv", "test.csv",
-             "annotations.jsonl", "annotations.csv", "README.md"])
+             "annotations.jsonl", "annotations.csv", "README.md", "parley-manifest.json"])
+        manifest = json.loads(zf.read("parley-manifest.json"))
+        assert [e["name"] for e in manifest["files"]] == [
+            n for n in zf.namelist() if n != "parley-manifest.json"]
+        for entry in manifest["files"]:  # the zip's files are the ones the manifest lists
+            body = zf.read(entry["name"])
+            assert entry["bytes"] == len(body)
+            assert entry["sha256"] == hashlib.sha256(body).hexdigest()
         rows = [json.loads(x) for x in zf.read("train.jsonl").decode().splitlines()]
     assert rows and all(r["split"] == "train" for r in rows)
     assert export.export_zip(db_path, export.ExportOptions(), now=NOW) == data  # reproducible
@@ -672,7 +688,8 @@ def test_cli_plain_output_and_formats(corpus_db, db_path, tmp_path):
     res = run(db_path, "export", "--out", tmp_path / "o", "--format", "csv", "--splits", "none")
     assert res.exit_code == 0, res.output
     assert "sentences exported to" in res.stdout
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["README.md", "dataset.csv"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["README.md", "dataset.csv",
+                                                                "parley-manifest.json"]
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -763,6 +780,16 @@ def test_a_failing_worker_is_a_clear_error(corpus_db, db_path, tmp_path):
     worker.wait_ready()
     with pytest.raises(export.ExportError, match="the export worker failed: KeyError"):
         worker.result()
+    worker.stop()
+
+
+def test_a_worker_failing_at_start_is_a_clear_error(tmp_path):
+    """A worker that exits before taking its snapshot (here: no database) is reported
+    with its own message (it was "seek of closed file": its stderr closed first)."""
+    worker = export._Worker(str(tmp_path / "missing.db"), tmp_path, export.ExportOptions(),
+                            ["jsonl"])
+    with pytest.raises(export.ExportError, match="the export worker failed: .*missing.db"):
+        worker.wait_ready()
     worker.stop()
 
 

@@ -16,8 +16,9 @@ from tests.conftest import ROOT
 from tests.test_export import FORMULAS, add_article, label, people
 
 PAGE = "labeling/ui/export.py"
+PASSWORD = "reviewers need one"
 ZIP_MEMBERS = ["README.md", "annotations.csv", "annotations.jsonl", "dev.csv", "dev.jsonl",
-               "test.csv", "test.jsonl", "train.csv", "train.jsonl"]
+               "parley-manifest.json", "test.csv", "test.jsonl", "train.csv", "train.jsonl"]
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +34,8 @@ def labeled_db(empty_db):
     """Twelve articles, two annotators who agree; a reviewer and an annotator account."""
     db = empty_db
     p = people(db, "alice", "bob")
-    annotate.add_annotator(db, "rita", "reviewer")
-    annotate.add_annotator(db, "adam", "admin")
+    annotate.add_annotator(db, "rita", "reviewer", PASSWORD)
+    annotate.add_annotator(db, "adam", "admin", PASSWORD)
     for a in range(12):
         texts = [f"Article {a}, sentence {i}." for i in range(4)]
         texts[1] = FORMULAS[a % len(FORMULAS)] + " $5 and **not bold** [a](b)"
@@ -44,10 +45,12 @@ def labeled_db(empty_db):
 
 
 def open_export(name: str) -> AppTest:
-    """Open the app as ``name`` and go to the Export page."""
+    """Open the app as ``name``, sign in and go to the Export page."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params["annotator"] = name
     at.run()
+    assert not at.exception, at.exception
+    at.text_input(key="password").input(PASSWORD).run()
     assert not at.exception, at.exception
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception

@@ -469,8 +469,8 @@ def _outcome(path: Path):
 
 @pytest.mark.parametrize("case", sorted(JSONL_CASES))
 def test_jsonl_read_line_by_line_equals_whole_file_read(tmp_path, case):
-    """.jsonl is streamed (memory); a file of unknown extension sniffed as JSON Lines is
-    decoded whole. Both must give the same articles and the same errors."""
+    """.jsonl is streamed (memory); a file of unknown extension is first sniffed for
+    JSON Lines, then streamed too. Both must give the same articles and the same errors."""
     data = JSONL_CASES[case]
     streamed = _outcome(write(tmp_path / "a" / "x.jsonl", data))
     whole = _outcome(write(tmp_path / "b" / "x.data", data))

@@ -229,6 +229,17 @@ def break_project_counts(conn):
     conn.execute("UPDATE project_counts SET complete = complete + 1")
 
 
+def break_annotator_name_clash(conn):
+    # what an older Parley let happen: three spellings became three people
+    for name in ("Zoe", "zoe", "ZOE"):
+        conn.execute("INSERT INTO annotators (name, name_key, role, created_at) "
+                     "VALUES (?, 'zoe', 'annotator', '2024-01-01')", [name])
+
+
+def break_privileged_without_password(conn):
+    conn.execute("UPDATE annotators SET role = 'admin', password_hash = NULL WHERE name = 'bob'")
+
+
 def break_schema(conn):
     conn.execute("DROP TRIGGER annotations_count_update")
 
@@ -253,6 +264,9 @@ BREAKERS = {
     "article_without_sentences": (break_article_without_sentences, {"article_sentences"}),
     "annotator_counts": (break_annotator_counts, {"annotator_counts"}),
     "project_counts": (break_project_counts, {"project_counts"}),
+    "annotator_name_clash": (break_annotator_name_clash, {"annotator_name_clash"}),
+    "privileged_without_password": (break_privileged_without_password,
+                                    {"privileged_without_password"}),
     "schema": (break_schema, {"schema"}),
 }
 

@@ -36,11 +36,14 @@ def cfg(project_db):
     return project.load_config(project_db)
 
 
+PASSWORD = "rita's secret"
+
+
 @pytest.fixture
 def team(project_db):
-    """Two annotators and a reviewer."""
+    """Two annotators and a reviewer (reviewers have a password)."""
     ids = {n: annotate.add_annotator(project_db, n)["id"] for n in ("ann", "bob")}
-    ids["rita"] = annotate.add_annotator(project_db, "rita", "reviewer")["id"]
+    ids["rita"] = annotate.add_annotator(project_db, "rita", "reviewer", PASSWORD)["id"]
     return ids
 
 
@@ -59,11 +62,14 @@ def gold(db, sid):
     return None if row is None else (json.loads(row[0]), row[1], row[2], row[3])
 
 
-def open_review(name: str = "rita") -> AppTest:
+def open_review(name: str = "rita", password: str | None = PASSWORD) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params["annotator"] = name
     at.run()
     assert not at.exception, at.exception
+    if password is not None:
+        at.text_input(key="password").input(password).run()
+        assert not at.exception, at.exception
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     return at

@@ -63,8 +63,8 @@ def _rows() -> dict[str, list[dict]]:
              "created_at": T0},
             {"id": 2, "name": "bob", "role": "reviewer",
              "password_hash": annotate.hash_password("pw", salt=b"0" * 16), "created_at": T0},
-            {"id": 3, "name": "carol", "role": "admin", "password_hash": None,
-             "created_at": T0},
+            {"id": 3, "name": "carol", "role": "admin",
+             "password_hash": annotate.hash_password("pw", salt=b"1" * 16), "created_at": T0},
         ],
         "sentences": [], "events": [], "annotations": [], "assignments": [], "gold": [],
     }

@@ -31,7 +31,7 @@ def _close(db: sqlite_utils.Database) -> None:
 @st.cache_resource(scope="session", on_release=_close, show_spinner=False)
 def _session_connection(path: str) -> sqlite_utils.Database:
     # One connection per browser session: a connection has one transaction state, so
-    # sessions must not share one (notes/streamlit.md).
+    # sessions must not share one (docs/architecture.md).
     return store.connect(path)
 
 
@@ -67,16 +67,28 @@ def project_config(db: sqlite_utils.Database) -> ProjectConfig:
     return project.load_config(db)
 
 
+SIGNED_IN = "_signed_in"  # id of the person who gave their password in this session
+_SIGN_IN_ERROR = "_sign_in_error"
+OPEN_NOTICE = ("Open project: anyone may type any annotator's name; only accounts with a "
+               "password ask for it.")
+PASSWORDS_NOTICE = "Every account in this project signs in with a password."
+
+
 def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | None:
     """The annotator field (kept in ``?annotator=``), sign-in when a password is set.
 
-    Returns the signed-in annotator ``{"id", "name", "role", ...}`` or None (the page
-    then shows nothing of anyone's work).
+    Names are matched up to case (typing ``ALICE`` when ``alice`` exists is alice).
+    A person with a password is asked for it once per browser session; with the
+    project's ``require_passwords`` a name without an account or password gets
+    nothing. The role is read from the database on every run. Returns the signed-in
+    annotator ``{"id", "name", "role", ...}`` or None (the page then shows nothing of
+    anyone's work).
     """
     with st.sidebar:
         # no max_chars: Streamlit would silently cut a longer ?annotator= to another name
         name = st.text_input("Annotator", key="annotator", bind="query-params",
                              placeholder="your name")
+        st.caption(PASSWORDS_NOTICE if cfg.require_passwords else OPEN_NOTICE)
         name = (name or "").strip()
         if not name:
             st.info("Type your name to start.")
@@ -84,32 +96,109 @@ def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | No
         if not annotate.valid_name(name):
             st.error("Use 1–40 letters, digits, spaces or - _ .")
             return None
-        if st.session_state.get("_signed_in") not in (None, name):
-            # another name in the field: a later return to the signed-in name asks again
-            st.session_state.pop("_signed_in")
-        if annotate.needs_password(db, name) and st.session_state.get("_signed_in") != name:
-            pw = st.text_input("Password", type="password", key="password")
-            if pw and annotate.authenticate(db, name, pw):
-                st.session_state["_signed_in"] = name
-                st.session_state.pop("password", None)
-                st.rerun()
-            if pw:
-                st.error("Wrong password.")
-            return None
         try:
+            # the existing person up to case, or (open project) a new one; never
+            # signed in by this: a password, if they have one, is asked below
             person = annotate.ensure_annotator(db, name, cfg)
         except annotate.LabelingError as exc:
             st.error(str(exc))
             return None
-        st.caption(f"Role: {person['role']}")
+        if st.session_state.get(SIGNED_IN) not in (None, person["id"]):
+            # another person in the field: a later return to the signed-in one asks again
+            st.session_state.pop(SIGNED_IN)
+        if person["has_password"] and st.session_state.get(SIGNED_IN) != person["id"]:
+            _password_box(db, person)
+            return None
+        role = f"Role: {person['role']}"
+        if person["assigned_role"] != person["role"]:
+            role += (f" ({person['assigned_role']} once a password is set: ask an admin to "
+                     "set one)")
+        st.caption(f"{person['name']} · {role}")
     return person
+
+
+def _password_box(db: sqlite_utils.Database, person: dict) -> None:
+    """The password field of ``person``; the attempt runs once, when it is submitted."""
+    st.text_input("Password", type="password", key="password", on_change=_sign_in,
+                  args=(person["id"], person["name"]))
+    if msg := st.session_state.pop(_SIGN_IN_ERROR, None):
+        st.error(msg)
+    elif wait := annotate.sign_in_wait(db, person["name"]):
+        st.error(_wait_message(wait))
+
+
+def _wait_message(seconds: int) -> str:
+    return f"Too many wrong passwords: wait {seconds} s, then try again."
+
+
+def _sign_in(person_id: int, name: str) -> None:
+    # A callback, so that a password left in the field is not tried again (and counted
+    # as another failure) on every rerun: it is checked once and the field cleared.
+    ss = st.session_state
+    password, ss["password"] = ss.get("password") or "", ""
+    if not password:
+        return
+    try:
+        ok = annotate.authenticate(session_db(), name, password)
+    except annotate.SignInLocked as exc:
+        ss[_SIGN_IN_ERROR] = _wait_message(exc.seconds)
+        return
+    if ok:
+        ss[SIGNED_IN] = person_id
+    else:
+        ss[_SIGN_IN_ERROR] = "Wrong password."
+
+
+def require_signin(person: dict | None, cfg: ProjectConfig) -> None:
+    """Stop the page unless someone is signed in, when the project requires sign-in
+    (or passwords)."""
+    if person is None and (cfg.require_signin or cfg.require_passwords):
+        st.info("Sign in first: type your name in the sidebar.", icon="🔒")
+        st.stop()
 
 
 def require_role(person: dict | None, roles: tuple[str, ...] = REVIEW_ROLES) -> dict:
     """Stop the page unless the signed-in person has one of ``roles`` (server-side check:
-    pages reached by URL or session-state tricks are refused too)."""
-    if person is None or person.get("role") not in roles:
-        st.error("This page is for " + " and ".join(f"{r}s" for r in roles)
-                 + " only. Ask an admin for access.", icon="🔒")
+    pages reached by URL or session-state tricks are refused too). The role is the
+    database's now, not only the one the session holds."""
+    if (person is None or person.get("role") not in roles
+            or not has_role_now(session_db(), person, roles)):
+        st.error(_refusal(roles), icon="🔒")
         st.stop()
     return person
+
+
+def _refusal(roles: tuple[str, ...]) -> str:
+    return ("This page is for " + " and ".join(f"{r}s" for r in roles)
+            + " only. Ask an admin for access.")
+
+
+def has_role_now(db: sqlite_utils.Database, person: dict | None,
+                 roles: tuple[str, ...] = REVIEW_ROLES) -> bool:
+    """Whether ``person`` has one of ``roles`` according to the database at this moment.
+
+    Privileged actions call this when they run: a callback or a fragment can run long
+    after the page (and its role check) was drawn, e.g. after an admin demoted them."""
+    return person is not None and annotate.current_role(db, person["id"]) in roles
+
+
+def privileged_download(path: str, person: dict, build, roles: tuple[str, ...] = REVIEW_ROLES):
+    """A ``download_button`` data callable that re-checks the person's role when the
+    download is requested and only then calls ``build()``.
+
+    The callable runs on another thread when the button is clicked, possibly long after
+    the page was drawn; it opens its own connection (sessions' connections are not
+    shared across threads) and raises ``PermissionError`` when the role is gone."""
+    person_id = person["id"]
+
+    def data():
+        conn = store.connect(path)
+        try:
+            role = annotate.current_role(conn, person_id)
+        finally:
+            conn.close()
+        if role not in roles:
+            raise PermissionError(_refusal(roles))
+        return build()
+
+    return data

@@ -6,6 +6,8 @@ from labeling import corpus
 from labeling.ui import common
 
 db = common.session_db()
+# The articles are the project's: where the project requires sign-in, so does this page.
+common.require_signin(st.session_state.get("person"), common.project_config(db))
 st.header("Data")
 
 summary = corpus.summary(db)

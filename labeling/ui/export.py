@@ -6,7 +6,7 @@ import streamlit as st
 from labeling import export, gold, project
 from labeling.ui import common
 
-common.require_role(st.session_state.get("person"))
+person = common.require_role(st.session_state.get("person"))
 st.header("Export")
 
 # Exports read through their own connection (the download runs on another thread).
@@ -69,7 +69,10 @@ if stored is not None and stored[0] == options:
 elif stored is not None:
     st.caption("The options changed: press Preview again to see the new export.")
 
+# The zip is built when the button is clicked, maybe long after this run: the callable
+# checks the role again then.
 st.download_button(
-    "Download zip", data=lambda: export.export_zip(path, options),
+    "Download zip",
+    data=common.privileged_download(path, person, lambda: export.export_zip(path, options)),
     file_name="parley-export.zip", mime="application/zip", key="download_zip",
     on_click="ignore", icon="📦")

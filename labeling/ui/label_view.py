@@ -23,7 +23,7 @@ from typing import NamedTuple
 import sqlite_utils
 import streamlit as st
 
-from labeling import annotate, project
+from labeling import annotate, project, safe_markdown
 from labeling.config import ProjectConfig
 from labeling.navigator import Navigator
 from labeling.ui import common
@@ -150,7 +150,8 @@ def _close_guidelines() -> None:
 
 @st.dialog("Guidelines", width="large", on_dismiss=_close_guidelines)
 def _guidelines(text: str, version: str) -> None:
-    st.markdown(text or "_This project has no guidelines yet._")  # project text, not article
+    # project text, not article; images and HTML shown as text (no outside fetches)
+    st.markdown(safe_markdown.neutralise(text) or "_This project has no guidelines yet._")
     st.caption(f"Guidelines version {version}")
     st.button("Close", key="guidelines_close", on_click=_close_guidelines)
 

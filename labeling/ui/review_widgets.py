@@ -2,7 +2,7 @@
 adjudication keys, and flagged sentences (reviewers and admins only).
 
 The queue is an ``st.fragment``: a decision reruns only the queue, not the agreement
-report above it. Presses are guarded as on the label page (notes/streamlit.md): every
+report above it. Presses are guarded as on the label page (docs/architecture.md): every
 callback gets the sentence id it was rendered for, and the hidden ``rv_shown`` field
 carries back the id the browser shows; a press whose ids differ from the sentence shown
 now is dropped. Button keys never change, so their shortcuts stay bound. Article text
@@ -27,6 +27,7 @@ _SENTENCE_STYLE = ("font-size:1.3rem;line-height:1.5;padding:.7rem 1rem;border-r
                    "border-left:6px solid #d62728;background:rgba(214,39,40,.07)")
 _CONTEXT_STYLE = "color:#888;font-size:.95rem;min-height:1.2em"
 _ANY = "(any)"
+_REFUSED = "This is for reviewers and admins only. Ask an admin for access."
 
 
 def _fmt(x: float | None) -> str:
@@ -94,6 +95,9 @@ def details(rep: dict) -> None:
     """Per-label alpha, pairwise kappa, a pair's confusion matrix, per-annotator table
     (a fragment: choosing a pair reruns only this part)."""
     db = common.session_db()
+    if not common.has_role_now(db, ss.get("person")):  # a fragment rerun skips app.py
+        st.error(_REFUSED, icon="🔒")
+        return
     if not rep["annotators"]:
         st.info("No labels yet: agreement appears once sentences have two labels.")
         return
@@ -143,6 +147,9 @@ def _live(sid: int) -> bool:
 def _decide(sid: int, labels) -> None:
     db, cfg, person = _ctx()
     if person is None:  # signed out since the page was drawn
+        return
+    if not common.has_role_now(db, person):  # demoted since the page was drawn
+        ss["rv_msg"] = "Not saved: you are no longer a reviewer or admin."
         return
     try:
         review.adjudicate(db, person["id"], sid, labels, cfg, rationale=ss.get("rationale"))
@@ -203,7 +210,13 @@ def _judgements_html(item: review.ReviewItem, hide: bool) -> str:
 @st.fragment
 def queue_section() -> None:
     """The disagreement queue: the lowest-agreement sentence and the keys to decide it."""
-    db, cfg, _ = _ctx()
+    db, cfg, person = _ctx()
+    # A fragment rerun skips app.py and its role check: check again here.
+    if not common.has_role_now(db, person):
+        if msg := ss.pop("rv_msg", None):
+            st.warning(msg)
+        st.error(_REFUSED, icon="🔒")
+        return
     where = _filters(db, cfg)
     skipped = ss.setdefault("rv_skipped", [])
     q = review.queue(db, limit=20 + len(skipped), **where)
