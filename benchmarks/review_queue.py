@@ -40,7 +40,7 @@ def _ms(values: list[float]) -> dict[str, float]:
 def measure(path: str, rounds: int) -> dict:
     db = project.init(path, seed=False)
     cfg = project.load_config(db)
-    reviewer = annotate.add_annotator(db, "bench-reviewer", "reviewer", update=True)["id"]
+    reviewer = annotate.add_annotator(db, "bench-reviewer", "reviewer", "bench-pw")["id"]
     t0 = time.perf_counter()
     head = review.queue(db)
     cold = time.perf_counter() - t0

@@ -169,11 +169,11 @@ def annotators_by_id(db: Conn) -> dict[int, str]:
     return dict(_raw(db).execute("SELECT id, name FROM annotators"))
 
 
-def annotator_role(db: Conn, annotator_id: int) -> str | None:
-    """The role of an annotator, or None when there is no such annotator."""
-    row = _raw(db).execute("SELECT role FROM annotators WHERE id = ?",
+def annotator_role(db: Conn, annotator_id: int) -> dict | None:
+    """``{"role", "password_hash"}`` of an annotator, or None when there is none."""
+    row = _raw(db).execute("SELECT role, password_hash FROM annotators WHERE id = ?",
                            [annotator_id]).fetchone()
-    return row[0] if row else None
+    return {"role": row[0], "password_hash": row[1]} if row else None
 
 
 # ----------------------------------------------------------------------------- one sentence

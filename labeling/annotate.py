@@ -169,17 +169,18 @@ def _log(conn, action: str, actor: str, detail: dict) -> None:
 
 def add_annotator(db: sqlite_utils.Database, name: str, role: str | None = None,
                   password: str | None = None, *, update: bool = False,
-                  require_password: bool = False, actor: str = "python") -> dict:
+                  require_password: bool = True, actor: str = "python") -> dict:
     """Create an annotator, or with ``update`` change an existing one's role and/or
     password. Returns :func:`public_annotator` of the result.
 
     Names are unique up to case: a new name whose key (``db.annotators.name_key``)
     exists raises :class:`NameTaken`; ``update`` finds the person up to case and
     raises :class:`LabelingError` for an unknown name. ``role`` None keeps the role on
-    update (``annotator`` for a new person). With ``require_password`` (the CLI) a
-    reviewer or admin that would end up without a password raises
-    :class:`PasswordRequired`; without it such an account is stored but has annotator
-    rights only (:func:`effective_role`). The password is stored only as a salted
+    update (``annotator`` for a new person). A reviewer or admin that would end up
+    without a password raises :class:`PasswordRequired` (anyone could type their
+    name); ``require_password=False`` exists only to build the databases older
+    versions wrote, where such an account has annotator rights only
+    (:func:`effective_role`). The password is stored only as a salted
     scrypt hash; an empty one means none. Role and password changes are written to
     the project log with ``actor``.
     """

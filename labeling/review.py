@@ -32,7 +32,7 @@ import sqlite_utils
 import db.labels as ql
 import db.review as qr
 from db import write_transaction
-from labeling.annotate import now_iso
+from labeling.annotate import effective_role, now_iso
 from labeling.config import ProjectConfig
 
 REVIEW_ROLES = ("reviewer", "admin")
@@ -472,11 +472,14 @@ def adjudicate(db: sqlite_utils.Database, reviewer_id: int, sentence_id: int,
     rationale = (rationale or "").strip() or None
     stamp = created_at or now_iso()
     with write_transaction(db) as conn:
-        role = qr.annotator_role(conn, reviewer_id)
-        if role is None:
+        # checked inside the write transaction: a demotion that lands first is obeyed
+        row = qr.annotator_role(conn, reviewer_id)
+        if row is None:
             raise ReviewError(f"no annotator with id {reviewer_id}")
+        role = effective_role(row)
         if role not in REVIEW_ROLES:
-            raise ReviewError(f"only reviewers and admins adjudicate (this one is {role})")
+            why = (" until a password is set" if row["role"] in REVIEW_ROLES else "")
+            raise ReviewError(f"only reviewers and admins adjudicate (this one is {role}{why})")
         kind = qr.sentence_kind(conn, sentence_id)
         if kind is None:
             raise ReviewError(f"no sentence with id {sentence_id}")

@@ -100,7 +100,7 @@ def sidebar_errors(at: AppTest) -> list[str]:
 
 def add_legacy(db, name: str, role: str) -> int:
     """A reviewer or admin without a password, as older versions let one be added."""
-    return annotate.add_annotator(db, name, role)["id"]
+    return annotate.add_annotator(db, name, role, require_password=False)["id"]
 
 
 # ----------------------------------------------------------------- reviewers need passwords
@@ -542,3 +542,25 @@ def test_a_wrong_password_in_the_field_is_tried_once(project_db):
         at.run()
     assert qa.get(project_db, "dora")["failed_logins"] == 1
     assert annotate.sign_in_wait(project_db, "dora") is None
+
+
+def test_the_library_refuses_a_privileged_account_without_password(project_db):
+    # not only the CLI: any caller of add_annotator (the app's future People page too)
+    for role in ("reviewer", "admin"):
+        with pytest.raises(annotate.PasswordRequired):
+            annotate.add_annotator(project_db, f"x-{role}", role)
+    assert annotate.find_annotator(project_db, "x-reviewer") is None
+
+
+def test_adjudicate_itself_obeys_the_effective_role(project_db):
+    # review.adjudicate checks inside its own write transaction, whoever calls it
+    from labeling import review
+
+    cfg = project.load_config(project_db)
+    legacy = add_legacy(project_db, "olga", "reviewer")
+    sid = project_db.execute("SELECT id FROM sentences WHERE kind = 'content' LIMIT 1"
+                             ).fetchone()[0]
+    with pytest.raises(review.ReviewError, match="until a password is set"):
+        review.adjudicate(project_db, legacy, sid, ["demand"], cfg)
+    annotate.add_annotator(project_db, "olga", password="now-set", update=True)
+    review.adjudicate(project_db, legacy, sid, ["demand"], cfg)

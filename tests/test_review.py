@@ -33,7 +33,7 @@ def cfg(project_db):
 def people(project_db):
     """Three annotators and a reviewer; every content sentence needs three labels."""
     ids = {n: annotate.add_annotator(project_db, n)["id"] for n in ("ann", "bob", "cat")}
-    ids["rita"] = annotate.add_annotator(project_db, "rita", "reviewer")["id"]
+    ids["rita"] = annotate.add_annotator(project_db, "rita", "reviewer", "rita-pw")["id"]
     with write_transaction(project_db) as conn:
         ql.set_targets(conn, 3)
     return ids
@@ -203,7 +203,7 @@ def test_adjudicate_refuses_bad_requests(project_db, cfg, people):
                               ).fetchone()[0] == 0
     assert gold(project_db, s[0]) is None and queue_ids(project_db) == [s[0]]
     # an admin may decide; multi-label projects take label sets
-    admin = annotate.add_annotator(project_db, "ada", "admin")["id"]
+    admin = annotate.add_annotator(project_db, "ada", "admin", "ada-pw")["id"]
     multi = dataclasses.replace(cfg, multi_label=True)
     review.adjudicate(project_db, admin, s[0], ["warning", "demand"], multi)
     assert gold(project_db, s[0])[:2] == (["demand", "warning"], "adjudicated")
