@@ -26,6 +26,7 @@ import db.labels as q
 from db import write_transaction
 from labeling import routing
 from labeling.config import ProjectConfig
+from labeling.records import find_control
 
 ROLES = ("annotator", "reviewer", "admin")
 REVIEW_ROLES = ("reviewer", "admin")
@@ -405,6 +406,9 @@ def save(db: sqlite_utils.Database, annotator_id: int, sentence_id: int, cfg: Pr
         duration_ms = max(0, int(duration_ms))
     labels = _check_labels(labels, cfg) if action == "label" else ()
     note = (note or "").strip() or None
+    if note is not None and (bad := find_control(note, multiline=True)):
+        # a NUL or ESC in a note would reach the export files (CSV readers cut at NUL)
+        raise LabelingError(f"the note holds a control character ({bad!r}); remove it")
     stamp = created_at or now_iso()
     now = time.time() if now is None else now
     try:

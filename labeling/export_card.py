@@ -37,7 +37,10 @@ REASON_TEXT = {
 }
 
 # Intraword underscores and brackets without a link target render as text in GFM.
-_MD_SPECIAL = re.compile(r"([\\`*<>|$~])")
+# Markdown that could change what text means or fetch something: emphasis, code, links
+# and images (``![x](http://...)`` in a project name would make every viewer of the card
+# fetch it), HTML, tables, maths, headings.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]!<>|$~#])")
 
 
 def _md(text: object) -> str:

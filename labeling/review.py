@@ -34,6 +34,7 @@ import db.review as qr
 from db import write_transaction
 from labeling.annotate import effective_role, now_iso
 from labeling.config import ProjectConfig
+from labeling.records import find_control
 
 REVIEW_ROLES = ("reviewer", "admin")
 _CHUNK = 250_000           # rows per step of the general full scan (bounds memory)
@@ -470,6 +471,8 @@ def adjudicate(db: sqlite_utils.Database, reviewer_id: int, sentence_id: int,
     Returns the event id. Only reviewers and admins may adjudicate."""
     labels = check_labels(labels, cfg)
     rationale = (rationale or "").strip() or None
+    if rationale is not None and (bad := find_control(rationale, multiline=True)):
+        raise ReviewError(f"the rationale holds a control character ({bad!r}); remove it")
     stamp = created_at or now_iso()
     with write_transaction(db) as conn:
         # checked inside the write transaction: a demotion that lands first is obeyed

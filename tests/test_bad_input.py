@@ -10,6 +10,8 @@ exactly as it was (a full SQL dump compared).
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import json
 import os
@@ -691,3 +693,40 @@ def test_the_guidelines_fetch_nothing_from_outside_in_a_browser(template, tmp_pa
         page.close()
     finally:
         srv.stop()
+
+
+def test_notes_and_rationales_from_the_app_refuse_control_characters(tmp_path):
+    # imports refused NUL and ESC, but a note saved in the app still reached the export
+    from labeling import annotate, project, review
+
+    db = project.init(tmp_path / "p.db", seed=True)
+    cfg = project.load_config(db)
+    me = annotate.add_annotator(db, "dora")["id"]
+    item = annotate.next_item(db, me, cfg)
+    for bad in ("cut\x00here", "colour \x1b[31m"):
+        with pytest.raises(annotate.LabelingError, match="control character"):
+            annotate.save(db, me, item.sentence_id, cfg, labels=["none"], note=bad)
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    annotate.save(db, me, item.sentence_id, cfg, labels=["none"], note="two\tcolumns\nok")
+    rita = annotate.add_annotator(db, "rita", "reviewer", "pw")["id"]
+    with pytest.raises(review.ReviewError, match="control character"):
+        review.adjudicate(db, rita, item.sentence_id, ["none"], cfg, rationale="a\x00b")
+    db.close()
+
+
+def test_the_dataset_card_shows_a_remote_image_in_the_project_name_as_text(tmp_path):
+    # the Export page renders the card with st.markdown, and the card is README.md of the
+    # dataset: an image in the project name made every viewer fetch an outside URL
+    import dataclasses
+
+    from labeling import export, project
+
+    db = project.init(tmp_path / "p.db", seed=True)
+    cfg = project.load_config(db)
+    project.save_config(db, dataclasses.replace(
+        cfg, name="Talks ![p](http://example.com/p.png) <img src=http://example.com/q.png>"))
+    export.export(db, tmp_path / "out", export.ExportOptions(ratios=None))
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "![p]" not in card and not re.search(r"(?<!\\)<img", card)
+    assert "\\!\\[p\\]" in card and "\\<img" in card  # still there, as text
+    db.close()

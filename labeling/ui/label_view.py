@@ -263,7 +263,8 @@ def render() -> None:
     with st.container(horizontal=True, key="label_buttons"):
         for lab in cfg.labels:  # label names are validated config, safe as button text
             st.button(lab.name, key=f"label_{lab.name}", shortcut=lab.key,
-                      help=lab.description, type="primary" if lab.name in chosen else "secondary",
+                      help=safe_markdown.neutralise(lab.description),
+                      type="primary" if lab.name in chosen else "secondary",
                       on_click=_on_label, args=(sid, lab.name), disabled=dialog_open)
         if cfg.multi_label:
             st.button("Submit", key="submit", shortcut="Enter", icon=":material/check:",

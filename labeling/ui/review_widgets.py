@@ -17,6 +17,7 @@ import altair as alt
 import streamlit as st
 
 from labeling import annotate, reliability, review
+from labeling import safe_markdown
 from labeling.ui import common
 
 ss = st.session_state
@@ -253,7 +254,8 @@ def queue_section() -> None:
     selected = ss.get("rv_selected", [])
     with st.container(horizontal=True, key="rv_gold_buttons"):
         for lab in cfg.labels:  # validated config names, safe as button text
-            st.button(lab.name, key=f"gold_{lab.name}", shortcut=lab.key, help=lab.description,
+            st.button(lab.name, key=f"gold_{lab.name}", shortcut=lab.key,
+                      help=safe_markdown.neutralise(lab.description),
                       type="primary" if lab.name in selected else "secondary",
                       on_click=_on_gold, args=(sid, lab.name))
         if cfg.multi_label:
