@@ -21,9 +21,10 @@ PASSWORD_ENV = "PARLEY_PASSWORD"
 
 
 def _config_failure(exc: ConfigError) -> click.ClickException:
+    if len(exc.errors) == 1:  # one line, naming the file
+        return click.ClickException(f"{exc.source}: {exc.errors[0]}")
     lines = "\n".join(f"  - {e}" for e in exc.errors)
-    n = len(exc.errors)
-    return click.ClickException(f"{exc.source}: {n} problem{'s' if n != 1 else ''}\n{lines}")
+    return click.ClickException(f"{exc.source}: {len(exc.errors)} problems\n{lines}")
 
 
 # ----------------------------------------------------------------------------- config

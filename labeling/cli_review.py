@@ -45,9 +45,10 @@ def import_annotations(ctx: Ctx, path: Path, as_json: bool) -> None:
     except annotations_io.AnnotationImportError as exc:
         if as_json:
             echo_json(annotations_io.ImportReport(rows=exc.rows, errors=exc.errors).as_dict())
-        n = len(exc.errors)
+        if len(exc.errors) == 1:  # the common case: one line, naming file and line
+            raise click.ClickException(f"nothing imported: {exc.errors[0]}") from None
         raise click.ClickException(
-            f"nothing imported; {n} problem{'s' if n != 1 else ''}:\n"
+            f"nothing imported; {len(exc.errors)} problems:\n"
             + "\n".join(f"  {e}" for e in exc.errors)) from None
     except DatabaseError as exc:
         raise click.ClickException(str(exc)) from None

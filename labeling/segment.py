@@ -22,6 +22,10 @@ How a text is cut, in order (docs/architecture.md says why sentencex):
 Whatever sentencex returns, the spans are sorted, disjoint, non-empty, stripped, and
 cover every non-whitespace character: the units are built from cut points only.
 
+Memory and time grow with the text's content, not with its whitespace: a long text goes
+to sentencex in runs of whole paragraphs, without its blank stretches (see
+`_paragraph_runs`), and lines are read one at a time (see `_line_cuts`).
+
 Input is expected with newlines normalised to ``\\n`` (the importer does that). Known
 limit: in hard-wrapped prose, a paragraph's first line that ends just before a capitalised
 word ("... met with President\\nBiden ...") is taken for a headline and cut there.
@@ -31,7 +35,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import accumulate, pairwise
+from collections.abc import Iterator
+from itertools import accumulate, chain
 
 import sentencex
 
@@ -184,6 +189,24 @@ _WIDE_SPACE = re.compile(r"[^\S\x00-\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FALLBACK_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+")
 
+# sentencex cuts a text into paragraphs at separators (``\n\n``, also ``\n\r\n``: the regex
+# below, found from the left without overlap) and splits each paragraph on its own. So a
+# text longer than _CHUNK_CHARS is handed to it in runs of whole paragraphs of about that
+# size, with the whitespace between runs left out: the cuts are the same, but sentencex
+# no longer returns a string for every "\n\n" of a flood of blank lines. 10,240 is the
+# size (in bytes) up to which sentencex itself takes a text in one piece; above it, it
+# drops the separators between its own chunks from segment()'s output.
+_CHUNK_CHARS = 10_240
+_SEPARATOR = r"\n\r*\n"
+# A gap: separators, and the whitespace-only paragraphs between them. Only possessive
+# quantifiers: with a plain repeated group `re` keeps a backtracking entry per repetition
+# (1.7 GB for 30 million newlines).
+_GAP = re.compile(rf"(?:{_SEPARATOR})++(?:(?:(?!{_SEPARATOR})\s)++(?:{_SEPARATOR})++)*+")
+_NON_SPACE = re.compile(r"\S")
+# A line (between newlines) with something other than whitespace on it, from its start.
+# Possessive, so a long whitespace-only line is scanned once, not once per position.
+_NON_BLANK_LINE = re.compile(r"^[^\S\n]*+\S[^\n]*", re.MULTILINE)
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -268,19 +291,17 @@ def split(text: str) -> list[tuple[str, str]]:
 def _sentencex_cuts(text: str) -> tuple[list[int], int]:
     """End offsets of sentencex's sentences, and how many of them are exactly "\\n\\n".
 
-    Offsets are character offsets into ``text``. The count is -1 when unknown.
+    Offsets are character offsets into ``text``, ascending. The count is -1 when unknown.
     """
     for attempt in range(2):
         candidate = text if attempt == 0 else _SURROGATE.sub("\ufffd", _WIDE_SPACE.sub(" ", text))
         try:
-            # segment() returns consecutive slices of the input and is about 1.6 times as
-            # fast as get_sentence_boundaries(), which builds a dict per sentence. But it
-            # occasionally drops a paragraph break, so its output is checked.
-            pieces = sentencex.segment(LANGUAGE, candidate)
-            if "".join(pieces) == candidate:
-                return list(accumulate(map(len, pieces))), pieces.count("\n\n")
-            boundaries = sentencex.get_sentence_boundaries(LANGUAGE, candidate)
-            return sorted(boundary["end_index"] for boundary in boundaries), -1
+            if len(candidate) <= _CHUNK_CHARS:
+                return _piece_ends(candidate, 0)
+            cuts: list[int] = []
+            for start, end in _paragraph_runs(candidate):
+                cuts.extend(_piece_ends(candidate[start:end], start)[0])
+            return cuts, -1
         except UnicodeEncodeError:  # lone surrogates
             continue
         except BaseException as exc:  # pyo3's PanicException derives from BaseException
@@ -290,40 +311,84 @@ def _sentencex_cuts(text: str) -> tuple[list[int], int]:
     return [match.end() for match in _FALLBACK_SENTENCE_END.finditer(text)], -1
 
 
+def _piece_ends(text: str, offset: int) -> tuple[list[int], int]:
+    """One sentencex call: its sentences' end offsets plus ``offset``, and the "\\n\\n" count.
+
+    The count is -1 when unknown.
+    """
+    # segment() returns consecutive slices of the input and is about 1.6 times as fast as
+    # get_sentence_boundaries(), which builds a dict per sentence. But above 10 KiB it drops
+    # the paragraph breaks between its chunks, so its output is checked.
+    pieces = sentencex.segment(LANGUAGE, text)
+    if "".join(pieces) == text:
+        ends = list(accumulate(map(len, pieces), initial=offset))
+        del ends[0]  # ``offset`` itself
+        return ends, pieces.count("\n\n")
+    boundaries = sentencex.get_sentence_boundaries(LANGUAGE, text)
+    return sorted(offset + boundary["end_index"] for boundary in boundaries), -1
+
+
+def _paragraph_runs(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of runs of consecutive sentencex paragraphs that are not blank.
+
+    Each run starts and ends with a paragraph that has non-whitespace, and is at most
+    _CHUNK_CHARS long unless it is a single paragraph. Between runs there is only
+    whitespace holding at least one separator, so cutting there changes no unit.
+    """
+    run_start = run_end = -1
+    start = 0  # of the current paragraph
+    for gap in chain(_GAP.finditer(text), (None,)):
+        end = len(text) if gap is None else gap.start()
+        # A blank paragraph is inside a gap unless it is the first or the last one.
+        if _NON_SPACE.search(text, start, end):
+            if run_start < 0:
+                run_start = start
+            elif end - run_start > _CHUNK_CHARS:
+                yield run_start, run_end
+                run_start = start
+            run_end = end
+        if gap is not None:
+            start = gap.end()
+    if run_start >= 0:
+        yield run_start, run_end
+
+
 def _line_cuts(text: str) -> list[int]:
-    """Cut points from blank lines and from headline-like or boilerplate single lines."""
+    """Cut points from blank lines and from headline-like or boilerplate single lines.
+
+    Blank lines cut at the start of the paragraph after them; inside a paragraph, a line
+    starts a new unit when `_cuts_between` says so.
+    """
     cuts: list[int] = []
-    paragraph: list[tuple[int, str]] = []  # (offset, stripped line) of the current paragraph
-    offset = 0
-    for line in text.split("\n"):
-        stripped = line.strip()
-        if stripped:
-            paragraph.append((offset, stripped))
-        elif paragraph:
-            cuts.extend(_paragraph_cuts(paragraph))
-            paragraph = []
-        offset += len(line) + 1
-    if paragraph:
-        cuts.extend(_paragraph_cuts(paragraph))
+    # Non-blank lines one at a time (not text.split): a flood of blank lines costs no memory.
+    line, line_end, previous_cut = "", -2, True
+    for match in _NON_BLANK_LINE.finditer(text):
+        start = match.start()
+        next_line = match.group().strip()
+        if start != line_end + 1:
+            # Not right after the previous non-blank line: a paragraph starts here.
+            cuts.append(start)
+            previous_cut = True
+        else:
+            previous_cut = _cuts_between(line, next_line, previous_cut)
+            if previous_cut:
+                cuts.append(start)
+        line, line_end = next_line, match.end()
     return cuts
 
 
-def _paragraph_cuts(lines: list[tuple[int, str]]) -> list[int]:
-    """The paragraph's start, plus the starts of lines that begin a new unit."""
-    cuts = [lines[0][0]]
-    previous_cut = True  # the line before starts a block (paragraph start or a cut)
-    for (_, line), (next_offset, next_line) in pairwise(lines):
-        cut = (
-            len(line) > _WRAP_WIDTH
-            and not next_line[0].islower()
-            or (previous_cut and _is_headline(line, next_line))
-            or is_boilerplate(next_line)
-            or is_boilerplate(line)
-        )
-        if cut:
-            cuts.append(next_offset)
-        previous_cut = cut
-    return cuts
+def _cuts_between(line: str, next_line: str, previous_cut: bool) -> bool:
+    """True if ``next_line`` (stripped) starts a new unit after ``line`` in a paragraph.
+
+    ``previous_cut``: ``line`` itself starts a block (paragraph start or a cut).
+    """
+    return (
+        len(line) > _WRAP_WIDTH
+        and not next_line[0].islower()
+        or (previous_cut and _is_headline(line, next_line))
+        or is_boilerplate(next_line)
+        or is_boilerplate(line)
+    )
 
 
 def _is_headline(line: str, next_line: str) -> bool:
