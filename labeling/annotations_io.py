@@ -49,6 +49,7 @@ from typing import Any
 import sqlite_utils
 
 import db.label_import as qi
+from db.annotators import name_key
 import db.labels as ql
 from db import write_transaction
 from labeling import annotate, gold, project, records
@@ -441,18 +442,20 @@ def import_annotations(db: sqlite_utils.Database, path: str | Path, *,
         if errors.count:
             raise AnnotationImportError(errors.listed(), rows=n_rows)
         ids = qi.annotator_ids(conn, {r.annotator for r, _ in resolved})
-        created = 0
+        created: dict[str, int] = {}  # name key -> id: "Bob" and "BOB" are one new person
         for name in dict.fromkeys(r.annotator for r, _ in resolved):
             if name not in ids:
-                ids[name] = ql.insert_annotator(conn, name, "annotator", None, stamp)
-                created += 1
+                key = name_key(name)
+                if key not in created:
+                    created[key] = ql.insert_annotator(conn, name, "annotator", None, stamp)
+                ids[name] = created[key]
         result = qi.insert_labels(
             conn,
             [qi.ImportRow(sid, ids[r.annotator], list(r.labels), r.note, r.duration_ms,
                           r.created_at or stamp) for r, sid in resolved],
             source=f"import:{path.name}", guidelines_version=cfg.guidelines_version)
         _refresh_unanimous(conn, {sid for _, sid in resolved}, stamp)
-    return ImportReport(rows=n_rows, imported=result["imported"], annotators_created=created,
+    return ImportReport(rows=n_rows, imported=result["imported"], annotators_created=len(created),
                         over_target=result["over_target"])
 
 

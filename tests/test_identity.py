@@ -564,3 +564,15 @@ def test_adjudicate_itself_obeys_the_effective_role(project_db):
         review.adjudicate(project_db, legacy, sid, ["demand"], cfg)
     annotate.add_annotator(project_db, "olga", password="now-set", update=True)
     review.adjudicate(project_db, legacy, sid, ["demand"], cfg)
+
+
+def test_import_counts_case_variants_of_a_new_name_as_one_person(project_db, tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text("sentence_id,annotator,label\n"
+                    "000_0a083b07f5e0d51c:1,Bob,demand\n"
+                    "000_0a083b07f5e0d51c:0,BOB,warning\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["--db", str(project_db._parley_path), "import-annotations",
+                                 str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["annotators_created"] == 1
+    assert [p["name"] for p in annotate.list_annotators(project_db)] == ["Bob"]
