@@ -43,13 +43,13 @@ class OpsError(Exception):
 def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
     """Open a project database that must already exist (never create one, never migrate:
     a backup or a check must not change what it looks at). Where the file or its folder
-    cannot be written (``project._writable``) it is opened read-only, so that a
+    cannot be written (``project.writable``) it is opened read-only, so that a
     project on a read-only disk can still be backed up and checked."""
     p = Path(path)
     if str(path) != ":memory:" and not p.is_file():
         raise OpsError(f"{path}: no such database file")
     try:
-        if str(path) != ":memory:" and not project._writable(p):
+        if str(path) != ":memory:" and not project.writable(p):
             return store.connect(p, readonly=True)
         return store.connect(p)
     except store.DatabaseError as exc:
@@ -348,7 +348,7 @@ def check_file(path: str | os.PathLike, *, quick: bool = False) -> CheckReport:
         raise OpsError(f"{path}: no such database file")
     try:
         # read-only where it cannot be written (a check must work on a read-only disk)
-        db = store.connect(p, readonly=not project._writable(p))
+        db = store.connect(p, readonly=not project.writable(p))
     except store.DatabaseError as exc:
         return CheckReport(problems=[Problem("integrity", 1, f"the database cannot be "
                                              f"opened: {exc}")], checks=["integrity"], info={})

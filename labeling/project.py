@@ -86,7 +86,7 @@ def open_existing(path: str | os.PathLike | None = None) -> sqlite_utils.Databas
                         f"`python -m labeling --db {path} init`, or check the path)")
     if not p.is_file():
         raise NoProject(f"{path}: not a database file")
-    if _writable(p):
+    if writable(p):
         return store.connect(p, migrate=True)
     db = store.connect(p, readonly=True)
     if migrations.migrations.pending(db):
@@ -97,7 +97,7 @@ def open_existing(path: str | os.PathLike | None = None) -> sqlite_utils.Databas
     return db
 
 
-def _writable(p: Path) -> bool:
+def writable(p: Path) -> bool:
     """Whether SQLite can write ``p`` in WAL mode: the file and its folder (for the
     -wal and -shm files) must both be writable."""
     return os.access(p, os.W_OK) and os.access(p.parent, os.W_OK | os.X_OK)
