@@ -96,8 +96,9 @@ class PasswordRequired(LabelingError):
 
     def __init__(self, role: str):
         self.role = role
-        super().__init__(f"a {role} needs a password (without one, anyone could sign in "
-                         "as them)")
+        article = "an" if role[0] in "aeiou" else "a"
+        super().__init__(f"{article} {role} needs a password (without one, anyone could "
+                         "sign in as them)")
 
 
 class SignInLocked(AuthError):

@@ -37,6 +37,9 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
     ``created_by`` ("app" or "cli") is recorded when the file is created, so that the
     app seeds only a database it made, never one that ``init`` left empty.
     """
+    if path not in (None, ":memory:") and Path(path).is_dir():
+        raise NoProject(f"{path}: is a folder; give the database file's path, "
+                        f"e.g. {Path(path) / DEFAULT_DB}")
     db = store.connect(db_path(path), migrate=True)
     stored = db_settings.get(db, "config")
     if stored is None and db_settings.get(db, "origin") is None:
@@ -84,6 +87,9 @@ def open_existing(path: str | os.PathLike | None = None) -> sqlite_utils.Databas
     if not p.exists():
         raise NoProject(f"{path}: no such database (create one with "
                         f"`python -m labeling --db {path} init`, or check the path)")
+    if p.is_dir():
+        raise NoProject(f"{path}: is a folder; give the database file's path, "
+                        f"e.g. {p / DEFAULT_DB}")
     if not p.is_file():
         raise NoProject(f"{path}: not a database file")
     if writable(p):

@@ -299,3 +299,20 @@ def test_app_says_when_the_project_is_empty_and_not_when_real(db_path, corpus, f
     ok("--db", db_path, "import", corpus)
     at.run()
     assert "demo" not in _notice(at) and "no articles yet" not in _notice(at)
+
+
+@pytest.mark.parametrize("command", [["init"], ["stats"], ["import", "x.txt"]])
+def test_a_folder_given_as_database_is_named_as_such(tmp_path, command):
+    folder = tmp_path / "project.db"
+    folder.mkdir()
+    (tmp_path / "x.txt").write_text("Talks\n\nThey met.\n", encoding="utf-8")
+    args = [str(tmp_path / a) if a.endswith(".txt") else a for a in command]
+    line = one_line_error(run("--db", folder, *args))
+    assert "is a folder" in line and "project.db/labels.db" in line
+    assert list(folder.iterdir()) == []
+
+
+def test_the_password_message_reads_well_for_admins(tmp_path):
+    line = one_line_error(run("--db", tmp_path / "p.db", "annotator", "add", "ada",
+                              "--role", "admin"))
+    assert "an admin needs a password" in line and "--password" in line
