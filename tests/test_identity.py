@@ -111,7 +111,7 @@ def test_cli_refuses_a_reviewer_or_admin_without_password(db_path, role):
     run("init")
     r = run("annotator", "add", "bob", "--role", role)
     assert r.exit_code == 1
-    assert f"a {role} needs a password" in r.stderr
+    assert f"{role} needs a password" in r.stderr
     assert "--password" in r.stderr and "PARLEY_PASSWORD" in r.stderr  # how to set one
     # promoting a password-less annotator is refused the same way
     assert run("annotator", "add", "ann").exit_code == 0
