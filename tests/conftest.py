@@ -41,6 +41,26 @@ def empty_db(db_path):
     db.close()
 
 
+def clear_app_caches() -> None:
+    """Forget every process-wide cache: Streamlit's (``cache_resource`` holds the project
+    path and connections) and the review and agreement indexes (keyed by file)."""
+    import streamlit as st
+
+    from labeling import reliability, review
+
+    for clear in (st.cache_resource.clear, st.cache_data.clear, review.clear_cache,
+                  reliability.clear_cache):
+        clear()
+
+
+@pytest.fixture
+def fresh_caches():
+    """For AppTest tests: each test opens its own project (see ``clear_app_caches``)."""
+    clear_app_caches()
+    yield
+    clear_app_caches()
+
+
 def require_browser() -> str:
     """Path of Chromium for browser tests; under CI=true a missing browser fails."""
     exe = "/usr/bin/chromium"

@@ -8,7 +8,6 @@ import json
 import zipfile
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from labeling import annotate, export
@@ -21,12 +20,7 @@ ZIP_MEMBERS = ["README.md", "annotations.csv", "annotations.jsonl", "dev.csv", "
                "parley-manifest.json", "test.csv", "test.jsonl", "train.csv", "train.jsonl"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """cache_resource is process-global: every test opens its own project."""
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 @pytest.fixture

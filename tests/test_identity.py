@@ -31,16 +31,7 @@ PW = "correct horse"
 ENV_PW = {"PARLEY_PASSWORD": PW}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """cache_resource is process-global: every test opens its own project."""
-    for clear in (st.cache_resource.clear, st.cache_data.clear, review.clear_cache,
-                  reliability.clear_cache):
-        clear()
-    yield
-    for clear in (st.cache_resource.clear, st.cache_data.clear, review.clear_cache,
-                  reliability.clear_cache):
-        clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 @pytest.fixture
@@ -554,7 +545,6 @@ def test_the_library_refuses_a_privileged_account_without_password(project_db):
 
 def test_adjudicate_itself_obeys_the_effective_role(project_db):
     # review.adjudicate checks inside its own write transaction, whoever calls it
-    from labeling import review
 
     cfg = project.load_config(project_db)
     legacy = add_legacy(project_db, "olga", "reviewer")

@@ -19,12 +19,7 @@ from tests.conftest import ROOT
 SEED_CONTENT = 27  # content sentences of the seed article
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """cache_resource is process-global: every test opens its own project."""
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def open_app(name: str | None = "alice") -> AppTest:

@@ -13,7 +13,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
@@ -268,13 +267,6 @@ def test_unexpected_errors_are_one_line_with_a_debug_hint(tmp_path, monkeypatch)
 # ------------------------------------------------------------------ the app says so
 
 
-@pytest.fixture
-def fresh_caches():
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
-
-
 def _notice(at: AppTest) -> str:
     texts = [b.value for b in at.info] + [c.value for c in at.code]
     return "\n".join(texts)
@@ -286,7 +278,7 @@ def test_app_says_when_the_project_holds_only_the_demo(db_path, fresh_caches):
     assert not at.exception
     text = _notice(at)
     assert "only the demo article" in text
-    assert f"import articles/" in text and f"article remove {DEMO}" in text
+    assert "import articles/" in text and f"article remove {DEMO}" in text
     assert str(db_path) in text
 
 

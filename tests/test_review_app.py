@@ -10,7 +10,6 @@ import json
 import re
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from labeling import annotate, project, reliability, review
@@ -19,16 +18,7 @@ from tests.conftest import ROOT
 PAGE = "labeling/ui/review.py"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """cache_resource is process-global: every test opens its own project."""
-    for clear in (st.cache_resource.clear, st.cache_data.clear, review.clear_cache,
-                  reliability.clear_cache):
-        clear()
-    yield
-    for clear in (st.cache_resource.clear, st.cache_data.clear, review.clear_cache,
-                  reliability.clear_cache):
-        clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 @pytest.fixture
