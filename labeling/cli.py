@@ -13,8 +13,7 @@ import sys
 import click
 
 import db.articles as q
-from db import DatabaseError, write_transaction
-from db import settings as db_settings
+from db import DatabaseError
 from labeling import __version__, ingest, project
 from labeling.config import ConfigError
 
