@@ -23,8 +23,8 @@ Whatever sentencex returns, the spans are sorted, disjoint, non-empty, stripped,
 cover every non-whitespace character: the units are built from cut points only.
 
 Memory and time grow with the text's content, not with its whitespace: a long text goes
-to sentencex in runs of whole paragraphs, without its blank stretches (see
-`_paragraph_runs`), and lines are read one at a time (see `_line_cuts`).
+to sentencex one paragraph at a time, without its blank stretches (see
+`_sentencex_cuts`), and lines are read one at a time (see `_line_cuts`).
 
 Input is expected with newlines normalised to ``\\n`` (the importer does that). Known
 limit: in hard-wrapped prose, a paragraph's first line that ends just before a capitalised
@@ -34,8 +34,8 @@ word ("... met with President\\nBiden ...") is taken for a headline and cut ther
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import accumulate, chain
 
 import sentencex
@@ -189,18 +189,18 @@ _WIDE_SPACE = re.compile(r"[^\S\x00-\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FALLBACK_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+")
 
-# sentencex cuts a text into paragraphs at separators (``\n\n``, also ``\n\r\n``: the regex
-# below, found from the left without overlap) and splits each paragraph on its own. So a
-# text longer than _CHUNK_CHARS is handed to it in runs of whole paragraphs of about that
-# size, with the whitespace between runs left out: the cuts are the same, but sentencex
-# no longer returns a string for every "\n\n" of a flood of blank lines. 10,240 is the
-# size (in bytes) up to which sentencex itself takes a text in one piece; above it, it
-# drops the separators between its own chunks from segment()'s output.
-_CHUNK_CHARS = 10_240
+# sentencex cuts a text into paragraphs at separators (_SEPARATOR, found from the left
+# without overlap) and splits each paragraph on its own, so giving it one paragraph at a
+# time gives the same cuts. A text longer than _WHOLE_TEXT_CHARS goes that way, without
+# its whitespace-only paragraphs: whole, sentencex returns a string per "\n\n", and above
+# 10 KiB (bytes) its segment() drops some of them, so _piece_ends falls back to a dict per
+# sentence: 400 bytes per blank line. Shorter texts, most articles, go in one call, which
+# is a little faster than one per paragraph.
+_WHOLE_TEXT_CHARS = 10_240
 _SEPARATOR = r"\n\r*\n"
-# A gap: separators, and the whitespace-only paragraphs between them. Only possessive
-# quantifiers: with a plain repeated group `re` keeps a backtracking entry per repetition
-# (1.7 GB for 30 million newlines).
+# A gap between paragraphs: separators, and the whitespace-only paragraphs between them.
+# Only possessive quantifiers: for a plain repeated group `re` keeps a backtracking entry
+# per repetition (1.7 GB for 30 million newlines).
 _GAP = re.compile(rf"(?:{_SEPARATOR})++(?:(?:(?!{_SEPARATOR})\s)++(?:{_SEPARATOR})++)*+")
 _NON_SPACE = re.compile(r"\S")
 # A line (between newlines) with something other than whitespace on it, from its start.
@@ -251,7 +251,11 @@ def segment(text: str) -> list[Span]:
     if "=" in text:
         extra.extend(m.start(1) for m in _TRAILING_CREDIT.finditer(text))
     if extra:
-        cuts = sorted(set(cuts).union(extra))
+        # cuts, and the line and credit cuts in extra, are ascending runs that sort()
+        # merges in linear time. A duplicate only makes an empty piece, which the loop
+        # below skips (a set would cost memory).
+        cuts.extend(extra)
+        cuts.sort()
     if not cuts or cuts[-1] != len(text):
         cuts.append(len(text))
 
@@ -296,12 +300,12 @@ def _sentencex_cuts(text: str) -> tuple[list[int], int]:
     for attempt in range(2):
         candidate = text if attempt == 0 else _SURROGATE.sub("\ufffd", _WIDE_SPACE.sub(" ", text))
         try:
-            if len(candidate) <= _CHUNK_CHARS:
+            if len(candidate) <= _WHOLE_TEXT_CHARS:
                 return _piece_ends(candidate, 0)
             cuts: list[int] = []
-            for start, end in _paragraph_runs(candidate):
+            for start, end in _paragraphs(candidate):
                 cuts.extend(_piece_ends(candidate[start:end], start)[0])
-            return cuts, -1
+            return cuts, -1  # the paragraph breaks left out are not counted
         except UnicodeEncodeError:  # lone surrogates
             continue
         except BaseException as exc:  # pyo3's PanicException derives from BaseException
@@ -328,67 +332,51 @@ def _piece_ends(text: str, offset: int) -> tuple[list[int], int]:
     return sorted(offset + boundary["end_index"] for boundary in boundaries), -1
 
 
-def _paragraph_runs(text: str) -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of runs of consecutive sentencex paragraphs that are not blank.
+def _paragraphs(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of the paragraphs sentencex makes of ``text``, but whitespace-only ones.
 
-    Each run starts and ends with a paragraph that has non-whitespace, and is at most
-    _CHUNK_CHARS long unless it is a single paragraph. Between runs there is only
-    whitespace holding at least one separator, so cutting there changes no unit.
+    Between two of them there is only whitespace holding at least one separator, so a unit
+    never spans them.
     """
-    run_start = run_end = -1
-    start = 0  # of the current paragraph
+    start = 0
     for gap in chain(_GAP.finditer(text), (None,)):
         end = len(text) if gap is None else gap.start()
-        # A blank paragraph is inside a gap unless it is the first or the last one.
+        # Whitespace-only paragraphs are inside gaps, except the first and the last.
         if _NON_SPACE.search(text, start, end):
-            if run_start < 0:
-                run_start = start
-            elif end - run_start > _CHUNK_CHARS:
-                yield run_start, run_end
-                run_start = start
-            run_end = end
+            yield start, end
         if gap is not None:
             start = gap.end()
-    if run_start >= 0:
-        yield run_start, run_end
 
 
 def _line_cuts(text: str) -> list[int]:
     """Cut points from blank lines and from headline-like or boilerplate single lines.
 
-    Blank lines cut at the start of the paragraph after them; inside a paragraph, a line
-    starts a new unit when `_cuts_between` says so.
+    Rules 2 and 3 of the module docstring: a cut at the start of each paragraph (lines
+    between blank ones), and before each of its lines that begins a new unit.
     """
     cuts: list[int] = []
-    # Non-blank lines one at a time (not text.split): a flood of blank lines costs no memory.
-    line, line_end, previous_cut = "", -2, True
+    # Non-blank lines one at a time, not text.split("\n"): a flood of blank lines costs no
+    # memory. ``line``: the previous one, stripped, ending at ``line_end``.
+    line, line_end = "", -2
+    previous_cut = True  # ``line`` starts a block (paragraph start or a cut)
     for match in _NON_BLANK_LINE.finditer(text):
         start = match.start()
         next_line = match.group().strip()
-        if start != line_end + 1:
-            # Not right after the previous non-blank line: a paragraph starts here.
-            cuts.append(start)
-            previous_cut = True
+        if start != line_end + 1:  # a blank line (or the text's start) is above it
+            cut = True
         else:
-            previous_cut = _cuts_between(line, next_line, previous_cut)
-            if previous_cut:
-                cuts.append(start)
+            cut = (
+                len(line) > _WRAP_WIDTH
+                and not next_line[0].islower()
+                or (previous_cut and _is_headline(line, next_line))
+                or is_boilerplate(next_line)
+                or is_boilerplate(line)
+            )
+        if cut:
+            cuts.append(start)
+        previous_cut = cut
         line, line_end = next_line, match.end()
     return cuts
-
-
-def _cuts_between(line: str, next_line: str, previous_cut: bool) -> bool:
-    """True if ``next_line`` (stripped) starts a new unit after ``line`` in a paragraph.
-
-    ``previous_cut``: ``line`` itself starts a block (paragraph start or a cut).
-    """
-    return (
-        len(line) > _WRAP_WIDTH
-        and not next_line[0].islower()
-        or (previous_cut and _is_headline(line, next_line))
-        or is_boilerplate(next_line)
-        or is_boilerplate(line)
-    )
 
 
 def _is_headline(line: str, next_line: str) -> bool:

@@ -1,9 +1,15 @@
-"""Tests for labeling.segment: seed article, hard cases, boilerplate, Golden Rules, offsets."""
+"""Tests for labeling.segment: seed article, hard cases, boilerplate, Golden Rules, offsets,
+whitespace floods."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
+import subprocess
+import sys
+from bisect import bisect_right
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
@@ -478,3 +484,102 @@ def test_spans_are_valid_for_any_text(text):
         previous_end = span.end
     missing = [i for i, char in enumerate(text) if not char.isspace() and i not in covered]
     assert not missing, f"non-whitespace characters outside every span: {missing[:10]}"
+
+
+# --- Whitespace floods: memory and results follow the content, not the blank lines ----
+
+# Builds ``flood * repeat + "One sentence here."``, then prints JSON: the process's peak
+# resident memory (VmHWM, KiB) before and after segment(), and the units. Run in a fresh
+# process, so the peak is this call's and not an earlier test's. Its address space is
+# capped 1 GiB above its size before the call, so that a regression fails fast instead of
+# taking the machine's memory (it used to take ~400 bytes per blank line); without a Rust
+# backtrace, which hangs once memory has run out.
+_FLOOD_PEAK = """
+import json, resource, sys
+from labeling.segment import segment
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return int(f.read().split(field + ":")[1].split()[0])  # KiB
+
+text = json.loads(sys.argv[1]) * int(sys.argv[2]) + "One sentence here."
+before = status("VmHWM")
+cap = status("VmSize") * 1024 + 2**30
+resource.setrlimit(resource.RLIMIT_AS, (cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
+spans = segment(text)
+print(json.dumps({"before": before, "after": status("VmHWM"),
+                  "units": [text[s.start : s.end] for s in spans]}))
+"""
+MB = 1_000_000
+
+
+@pytest.mark.parametrize(
+    "flood, size",
+    [
+        ("\n", 3 * MB),  # blank lines: 1.2 GB before
+        ("\n", 30 * MB),
+        ("\n \n", 30 * MB),  # "\n\n" breaks with a space between: 1.4 GB for 3 MB before
+        ("  \n", 30 * MB),  # lines of spaces, no "\n\n" at all: 730 MB before
+    ],
+)
+def test_whitespace_flood_takes_little_memory(flood, size):
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("peak memory is read from /proc/self/status (Linux)")
+    proc = subprocess.run(
+        [sys.executable, "-c", _FLOOD_PEAK, json.dumps(flood), str(size // len(flood))],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "RUST_BACKTRACE": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["units"] == ["One sentence here."]
+    grew_mb = (result["after"] - result["before"]) * 1024 / MB
+    assert grew_mb < 150, f"segment() took {grew_mb:.0f} MB for {size // MB} MB of {flood!r}"
+
+
+def test_many_one_word_paragraphs_are_all_units():
+    words = [f"word{i}" for i in range(200_000)]
+    text = "\n\n".join(words)
+    spans = segment(text)
+    assert [text[span.start : span.end] for span in spans] == words
+    assert {span.kind for span in spans} == {C}
+
+
+# A paragraph: any of TEXTS without blank lines, surrounding whitespace or "\r".
+PARAGRAPHS = TEXTS.map(
+    lambda text: "\n".join(line for line in text.replace("\r", "").split("\n") if line.strip())
+).map(str.strip).filter(bool)
+_WHITESPACE_LINE = st.sampled_from([" ", "\t", "  \t ", "\u3000"])
+# Blank lines that replace the one between two paragraphs, repeated up to a flood (which
+# takes the long-text path of segment). One of them is empty, so there is still a "\n\n":
+# sentencex takes only that for a paragraph break, and cuts "<\n \n.]" (one paragraph to
+# it) differently from "<\n\n.]".
+BLANK_LINES = st.builds(
+    lambda before, after, repeat: [*before, "", *after] * repeat,
+    st.lists(_WHITESPACE_LINE, max_size=3),
+    st.lists(_WHITESPACE_LINE, max_size=3),
+    st.integers(1, 2000),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PARAGRAPHS, min_size=2, max_size=6), st.data())
+def test_blank_lines_between_paragraphs_change_no_unit(paragraphs, data):
+    base = "\n\n".join(paragraphs)
+    text, shifts = paragraphs[0], [0]  # characters inserted before each paragraph
+    for paragraph in paragraphs[1:]:
+        separator = "\n" + "".join(line + "\n" for line in data.draw(BLANK_LINES))
+        text += separator + paragraph
+        shifts.append(shifts[-1] + len(separator) - 2)
+    base_spans, spans = segment(base), segment(text)
+    assert [(text[s.start : s.end], s.kind) for s in spans] == [
+        (base[s.start : s.end], s.kind) for s in base_spans
+    ]
+    starts = list(accumulate((len(p) + 2 for p in paragraphs[:-1]), initial=0))
+    for old, new in zip(base_spans, spans):
+        shift = shifts[bisect_right(starts, old.start) - 1]
+        assert (new.start, new.end) == (old.start + shift, old.end + shift)
