@@ -37,10 +37,11 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
     ``created_by`` ("app" or "cli") is recorded when the file is created, so that the
     app seeds only a database it made, never one that ``init`` left empty.
     """
-    if path not in (None, ":memory:") and Path(path).is_dir():
+    path = db_path(path)
+    if path != ":memory:" and Path(path).is_dir():
         raise NoProject(f"{path}: is a folder; give the database file's path, "
                         f"e.g. {Path(path) / DEFAULT_DB}")
-    db = store.connect(db_path(path), migrate=True)
+    db = store.connect(path, migrate=True)
     stored = db_settings.get(db, "config")
     if stored is None and db_settings.get(db, "origin") is None:
         # a new project (databases from before this record have a stored config)
@@ -50,15 +51,22 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
     if config_path is not None or stored is None:
         cfg = config_mod.load(config_path) if config_path else config_mod.default()
         save_config(db, cfg)
-    if seed and not db_settings.get(db, "seeded", False):
-        from labeling import ingest
-
-        # Import first, then record it: a crash in between only repeats an import that
-        # is a no-op anyway (same text, same hash), while the other order could lose the seed.
-        ingest.import_paths(db, sorted(SEED_DIR.glob("*.txt")))
-        with store.write_transaction(db) as conn:
-            db_settings.put(conn, "seeded", True)
+    if seed:
+        _import_seed(db)
     return db
+
+
+def _import_seed(db: sqlite_utils.Database) -> None:
+    """Import the demo article once per project."""
+    if db_settings.get(db, "seeded", False):
+        return
+    from labeling import ingest
+
+    # Import first, then record it: a crash in between only repeats an import that
+    # is a no-op anyway (same text, same hash), while the other order could lose the seed.
+    ingest.import_paths(db, sorted(SEED_DIR.glob("*.txt")))
+    with store.write_transaction(db) as conn:
+        db_settings.put(conn, "seeded", True)
 
 
 def open_for_app(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
@@ -69,10 +77,8 @@ def open_for_app(path: str | os.PathLike | None = None) -> sqlite_utils.Database
     created_here = path == ":memory:" or not Path(path).exists()
     db = init(path, created_by="app")
     origin = db_settings.get(db, "origin") or {}
-    if created_here or (origin.get("created_by") == "app"
-                        and not db_settings.get(db, "seeded", False)):
-        db.close()
-        db = init(path, seed=True, created_by="app")
+    if created_here or origin.get("created_by") == "app":
+        _import_seed(db)
     return db
 
 
