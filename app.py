@@ -27,4 +27,10 @@ if role in common.REVIEW_ROLES:
         st.Page("labeling/ui/review.py", title="Review", icon="⚖️", url_path="review"),
         st.Page("labeling/ui/export.py", title="Export", icon="📦", url_path="export"),
     ]
+if role in common.ADMIN_ROLES:
+    pages += [
+        st.Page("labeling/ui/import_articles.py", title="Import", icon="📥",
+                url_path="import"),
+        st.Page("labeling/ui/people.py", title="People", icon="👥", url_path="people"),
+    ]
 st.navigation(pages, position="top").run()

@@ -14,6 +14,7 @@ from labeling import annotate, project
 from labeling.config import ProjectConfig
 
 REVIEW_ROLES = ("reviewer", "admin")
+ADMIN_ROLES = ("admin",)
 
 
 @st.cache_resource(show_spinner="Opening the project…")
