@@ -180,3 +180,86 @@ def test_guidelines_dialog_blocks_label_keys(db_path, server, browser):
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     db.close()
     page.close()
+
+
+def _type_name_and_enter(page, base_url: str, name: str) -> None:
+    """Open the app signed out and type a name as a person does, then Enter."""
+    page.goto(base_url)
+    page.wait_for_selector(".st-key-annotator input", timeout=60_000)
+    wait_idle(page, 60_000)
+    page.locator(".st-key-annotator input").click()
+    page.keyboard.type(name, delay=30)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(CURRENT, timeout=30_000)
+    wait_idle(page)
+    page.wait_for_timeout(500)  # a person reads the sentence; shortcuts bind meanwhile
+
+
+def _events_of(db_path, name: str) -> list[tuple[str, str | None]]:
+    db = store.connect(db_path)
+    try:
+        return [(r["action"], r["labels"]) for r in db.query(
+            "SELECT e.action, e.labels FROM events e JOIN annotators a "
+            "ON a.id = e.annotator_id WHERE a.name = ? ORDER BY e.id", [name])]
+    finally:
+        db.close()
+
+
+def test_sign_in_by_typing_then_keys_label_at_once(db_path, server, browser):
+    """Type a name, Enter, press 1: one label is stored and the name stays as typed
+    (the focus left the name box; before, "1" went into the name)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _type_name_and_enter(page, server.url, "dana")
+    first = _current(page)
+    assert page.evaluate("document.activeElement.closest('.st-key-annotator') === null")
+    assert _press_and_wait(page, "1") != first
+    assert page.input_value(".st-key-annotator input") == "dana"
+    assert "annotator=dana" in page.url
+    assert _events_of(db_path, "dana") == [("label", '["demand"]')]
+    # a second press labels the next sentence, still not the name
+    _press_and_wait(page, "5")
+    assert page.input_value(".st-key-annotator input") == "dana"
+    assert [e for e, _ in _events_of(db_path, "dana")] == ["label", "label"]
+    page.screenshot(path=str(screenshot_path("sign-in-then-label.png")), full_page=True)
+    page.close()
+
+
+def test_headline_is_shown_once_and_buttons_carry_definitions(db_path, server, browser):
+    """The first sentence of the seed is its headline: shown once, as the sentence to
+    label. Hovering a label button shows that label's one-line definition."""
+    page, _ = _open(browser, f"{server.url}/?annotator=hd")
+    headline = _current(page)
+    assert headline.startswith("U.S.-Russia negotiated")
+    main = page.inner_text("[data-testid='stMain']")
+    assert main.count(headline) == 1, main
+    page.locator(".st-key-label_demand button").first.hover()
+    tip = page.wait_for_selector("[data-testid='stTooltipContent']", timeout=10_000)
+    assert "insists that another do or stop something" in tip.inner_text()
+    # next sentence: the headline is the grey line before it, still shown once
+    _press_and_wait(page, "5")
+    assert page.inner_text(".st-key-context_before").strip() == headline
+    assert page.inner_text("[data-testid='stMain']").count(headline) == 1
+    # two sentences on, the title is back above the text
+    _press_and_wait(page, "5")
+    assert page.inner_text("[data-testid='stMain']").count(headline) == 1
+    assert headline not in page.inner_text(".st-key-context_before")
+    page.close()
+
+
+def test_a_dropped_press_says_press_again(db_path, server, browser):
+    """Presses 30 ms apart: those that arrive for a sentence already left are dropped,
+    and the page says so instead of letting them vanish."""
+    page, _ = _open(browser, f"{server.url}/?annotator=quick")
+    for key in "1234512345":
+        page.keyboard.press(key)
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(1500)
+    wait_idle(page)
+    saved = len(_events_of(db_path, "quick"))
+    assert 0 < saved
+    if saved < 10:  # some were dropped: the notice must be there
+        page.wait_for_selector(".st-key-dropped_notice", timeout=10_000)
+        assert "press again" in page.inner_text(".st-key-dropped_notice")
+    else:
+        pytest.fail("all ten presses 30 ms apart were applied; the test did not provoke a drop")
+    page.close()

@@ -327,8 +327,10 @@ def test_stale_press_is_dropped(project_db):
     assert annotations(project_db, "alice") == {}
     assert events(project_db, "alice") == []
     assert shown(at) == sents[1]["text"] != first
+    assert "press again" in dropped_notice(at)  # dropped, but not without a sign
     press(at, "label_demand")  # rendered for the sentence shown: applied to it
     assert list(annotations(project_db, "alice")) == [sents[1]["text"]]
+    assert dropped_notice(at) == ""  # said once, for the press it was about
 
 
 def test_press_from_a_browser_still_showing_the_old_sentence_is_dropped(project_db):
@@ -344,8 +346,40 @@ def test_press_from_a_browser_still_showing_the_old_sentence_is_dropped(project_
         project_db, "alice")
     assert len(events(project_db, "alice")) == 1
     assert shown(at) == second
+    assert "press again" in dropped_notice(at)
     press(at, "label_warning")  # the browser now reports the sentence on screen
     assert annotations(project_db, "alice")[second]["labels"] == '["warning"]'
+    assert dropped_notice(at) == ""
+
+
+def dropped_notice(at: AppTest) -> str:
+    block = find_block(at.main, "dropped_notice")
+    return "" if block is None else " ".join(c.value for c in block.children.values()
+                                             if c.type == "caption")
+
+
+def test_headline_shown_once_when_it_is_the_sentence(project_db):
+    at = open_app()
+    title = project_db.execute("SELECT title FROM articles").fetchone()[0]
+    assert shown(at) == title  # the seed's first sentence is its headline
+
+    def on_screen() -> str:
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", "", h.proto.body))
+                        for h in at.get("html"))
+
+    assert on_screen().count(title) == 1
+    press(at, "label_none")
+    assert block_text(at, "context_before") == title and on_screen().count(title) == 1
+    press(at, "label_none")
+    assert on_screen().count(title) == 1  # the heading again, above the third sentence
+
+
+def test_label_buttons_carry_their_definition(project_db):
+    at = open_app()
+    cfg = project.load_config(project_db)
+    for lab in cfg.labels:
+        assert at.button(key=f"label_{lab.name}").help == lab.description
+    assert cfg.labels[0].description.startswith("An actor insists")
 
 
 def test_password_protected_annotator(project_db):

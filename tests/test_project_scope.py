@@ -277,9 +277,38 @@ def test_app_says_when_the_project_holds_only_the_demo(db_path, fresh_caches):
     at.run()  # the app creates the project: the demo article is in
     assert not at.exception
     text = _notice(at)
-    assert "only the demo article" in text
+    assert "only the demo article" in text and "Type your name" in text
+    # a visitor who is not signed in learns what Parley is, not where the database is
+    assert "Parley** is where a team labels" in at.markdown[0].value
+    assert str(db_path) not in text and "python -m labeling" not in text
+
+
+def test_the_admin_gets_the_import_page_and_the_commands(db_path, fresh_caches):
+    annotate.add_annotator(project.open_for_app(db_path), "ada", "admin", "pw of ada")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.query_params["annotator"] = "ada"
+    at.run()
+    at.text_input(key="password").input("pw of ada").run()
+    assert not at.exception
+    text = _notice(at)
+    assert "take the demo out, both on the Import page" in text
+    assert [link.proto.page for link in at.get("page_link")] == ["import"]
     assert "import articles/" in text and f"article remove {DEMO}" in text
     assert str(db_path) in text
+
+
+@pytest.mark.parametrize("role", ["annotator", "reviewer"])
+def test_annotators_and_reviewers_are_told_an_admin_imports(db_path, fresh_caches, role):
+    ok("--db", db_path, "init")
+    annotate.add_annotator(project.open_existing(db_path), "rhea", role, "pw of rhea")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.query_params["annotator"] = "rhea"
+    at.run()
+    at.text_input(key="password").input("pw of rhea").run()
+    assert not at.exception
+    text = _notice(at)
+    assert "no articles yet" in text and "An admin imports them" in text
+    assert "python -m labeling" not in text and not at.get("page_link")
 
 
 def test_app_says_when_the_project_is_empty_and_not_when_real(db_path, corpus, fresh_caches):
@@ -291,6 +320,7 @@ def test_app_says_when_the_project_is_empty_and_not_when_real(db_path, corpus, f
     ok("--db", db_path, "import", corpus)
     at.run()
     assert "demo" not in _notice(at) and "no articles yet" not in _notice(at)
+    assert not at.markdown or "is where a team labels" not in at.markdown[0].value
 
 
 @pytest.mark.parametrize("command", [["init"], ["stats"], ["import", "x.txt"]])

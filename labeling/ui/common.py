@@ -90,6 +90,7 @@ def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | No
         name = st.text_input("Annotator", key="annotator", bind="query-params",
                              placeholder="your name")
         st.caption(PASSWORDS_NOTICE if cfg.require_passwords else OPEN_NOTICE)
+        _leave_on_enter()
         name = (name or "").strip()
         if not name:
             st.info("Type your name to start.")
@@ -116,6 +117,33 @@ def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | No
                      "set one)")
         st.caption(f"{person['name']} · {role}")
     return person
+
+
+# Constant script, no user input in it. After Enter in the name (or password) box the
+# caret would stay in it, and plain-key shortcuts are ignored while a text box has
+# focus: pressing 1 typed "1" into the name instead of labeling. Streamlit cannot move
+# focus, so this makes Enter in those two boxes also leave them (Streamlit commits
+# the value on Enter, and a blur after it changes nothing). One listener per page,
+# on the document, so boxes drawn later (the password) are covered too.
+_LEAVE_ON_ENTER = """<script>
+(() => {
+  if (window.parleyLeaveOnEnter) return;
+  window.parleyLeaveOnEnter = true;
+  document.addEventListener('keydown', ev => {
+    const el = ev.target;
+    if (ev.key === 'Enter' && el.closest
+        && el.closest('.st-key-annotator, .st-key-password')) {
+      setTimeout(() => el.blur(), 0);
+    }
+  }, true);
+})();
+</script>"""
+
+
+def _leave_on_enter() -> None:
+    """Make Enter in the sign-in boxes hand the keyboard back to the page."""
+    with st.container(key="leave_on_enter"):
+        st.html(_LEAVE_ON_ENTER, unsafe_allow_javascript=True)
 
 
 def _password_box(db: sqlite_utils.Database, person: dict) -> None:

@@ -34,6 +34,9 @@ _HIDE_SHOWN = "<style>.st-key-shown_sentence {display: none}</style>"
 _CURRENT_STYLE = ("font-size:1.45rem;line-height:1.5;padding:.8rem 1rem;border-radius:.5rem;"
                   "border-left:6px solid #1f77b4;background:rgba(31,119,180,.08)")
 _CONTEXT_STYLE = "color:#888;font-size:.95rem;min-height:1.4em"
+_DROPPED = "lp_dropped"  # set when a press was dropped as stale
+DROPPED_NOTICE = ("A key press came while the page was changing and was not applied. "
+                  "Check the sentence and press again.")
 
 
 class _Press(NamedTuple):
@@ -63,6 +66,7 @@ def _live(sid: int | None) -> _Press | None:
     db = common.session_db()
     nav = _nav(db, person)
     if nav.is_stale(sid) or ss.get(SHOWN) != _token(sid):
+        ss[_DROPPED] = True  # said on the next run: the press must not vanish unseen
         return None
     return _Press(db, common.project_config(db), person, nav)
 
@@ -156,26 +160,67 @@ def _guidelines(text: str, version: str) -> None:
     st.button("Close", key="guidelines_close", on_click=_close_guidelines)
 
 
-def _corpus_notice(db: sqlite_utils.Database) -> None:
-    """Say so when the project is empty or holds only the demo article, and how to
-    bring in real articles (a demo article must not end up in a training set unnoticed)."""
+def _first_screen(db: sqlite_utils.Database, cfg: ProjectConfig,
+                  person: dict | None) -> None:
+    """What a visitor needs before the first label: what Parley is for (for someone not
+    signed in, or while the project has no real articles), whether the project is empty
+    or holds only the demo article (which must not end up in a training set unnoticed),
+    and the next step for this visitor's role. Paths and commands are for admins only."""
     state = project.corpus_state(db)
-    if state == "real":
+    role = person["role"] if person else None
+    if person is None or state != "real":
+        with st.container(key="welcome"):
+            labels = ", ".join(cfg.label_names)  # validated names: safe as markdown
+            st.markdown(
+                f"**Parley** is where a team labels the sentences of negotiation news "
+                f"({labels}), one sentence at a time from the keyboard. Reviewers then "
+                "check how far annotators agree, settle disagreements and export a "
+                "training dataset with its reliability figures.")
+    if state != "real":
+        with st.container(key="corpus_notice"):
+            _corpus_notice(state, role)
+    if person is None:
+        how = ("your name in the sidebar, then your password"
+               if cfg.require_passwords else "your name in the sidebar")
+        st.info(f"Type {how} to start labeling.", icon="🪪")
+
+
+def _corpus_notice(state: str, role: str | None) -> None:
+    if state == "empty":
+        text = "This project has no articles yet."
+        text += (" Import them on the Import page." if role == "admin"
+                 else " An admin imports them; come back then.")
+        st.info(text, icon="📥")
+    else:
+        text = ("This project holds only the demo article (U.S.–Russia talks in Geneva), "
+                "to try Parley out.")
+        if role == "admin":
+            text += (" To label your own articles, import them and take the demo out, "
+                     "both on the Import page.")
+        elif role is not None:
+            text += " Try labeling it; an admin will import the project's own articles."
+        st.info(text, icon="🧪")
+    if role != "admin":
         return
-    path = project.db_path()
-    with st.container(key="corpus_notice"):
-        if state == "empty":
-            st.info("This project has no articles yet. An admin imports them from a "
-                    "terminal:", icon="📥")
-        else:
-            st.info("This project holds only the demo article (U.S.–Russia talks in "
-                    "Geneva), to try Parley out. To label your own articles, import them "
-                    "and take the demo out:", icon="🧪")
+    st.page_link("labeling/ui/import_articles.py", label="Go to the Import page",
+                 icon="📥")
+    with st.expander("Or from a terminal"):
+        path = project.db_path()
         commands = [f"python -m labeling --db {path} import articles/"]
         if state == "demo":
             commands.append(f"python -m labeling --db {path} article remove "
                             f"{project.DEMO_ID} --force")
         st.code("\n".join(commands), language="bash")
+
+
+def _headline_on_screen(item: annotate.Item) -> bool:
+    """Whether the article's headline is already on screen as a sentence (the one to
+    label, or the one before it): then it is not shown a second time above."""
+    if item.title is None:
+        return False
+    title = " ".join(item.title.split())
+    return any(t is not None and " ".join(t.split()) == title
+               for t in (item.text, item.before))
 
 
 def _text_block(key: str, text: str | None, style: str) -> None:
@@ -220,18 +265,20 @@ def _shown_token() -> None:
 def render() -> None:
     """Draw the label page for ``st.session_state["person"]``."""
     person = ss.get("person")
-    _corpus_notice(common.session_db())
-    if person is None:
-        st.info("Type your name in the sidebar to start labeling.", icon=":material/badge:")
-        return
     db = common.session_db()
     cfg = common.project_config(db)
+    _first_screen(db, cfg, person)
+    if person is None:
+        return
     nav = _nav(db, person)
     item = _current_item(db, cfg, person, nav)
     sid, dialog_open = nav.current, bool(ss.get("lp_guidelines"))
     if msg := ss.pop("lp_msg", None):
         st.toast(msg, icon=":material/warning:")
         st.warning(msg)
+    if ss.pop(_DROPPED, False):
+        with st.container(key="dropped_notice"):
+            st.caption(f"⚠️ {DROPPED_NOTICE}")
 
     if item is None:
         with st.container(key="queue_done"):
@@ -246,8 +293,10 @@ def render() -> None:
                   on_click=_on_back, args=(None,), disabled=not nav.can_go_back)
         return
 
+    # The headline, unless it is on screen as a sentence already (shown once, below).
+    heading = "" if _headline_on_screen(item) else html.escape(item.title or item.public_id)
     st.html(f'{_HIDE_SHOWN}<div style="font-weight:600;font-size:1.05rem;opacity:.8">'
-            f"{html.escape(item.title or item.public_id)}</div>")
+            f"{heading}</div>")
     if nav.revisiting:
         st.info("Revisiting an earlier answer: your stored label is highlighted. Press a "
                 "label to change it, Right to go forward.", icon=":material/undo:")
