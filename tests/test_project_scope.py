@@ -338,3 +338,21 @@ def test_the_password_message_reads_well_for_admins(tmp_path):
     line = one_line_error(run("--db", tmp_path / "p.db", "annotator", "add", "ada",
                               "--role", "admin"))
     assert "an admin needs a password" in line and "--password" in line
+
+
+def test_the_data_page_of_an_empty_project_names_the_next_step(db_path, fresh_caches):
+    ok("--db", db_path, "init")
+    annotate.add_annotator(project.open_existing(db_path), "ada", "admin", "pw of ada")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.query_params["annotator"] = "anna"
+    at.run()
+    at.switch_page("labeling/ui/data.py").run()
+    assert [i.value for i in at.info] == ["No articles yet: an admin imports them."]
+    assert not at.get("page_link")
+    admin = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    admin.query_params["annotator"] = "ada"
+    admin.run()
+    admin.text_input(key="password").input("pw of ada").run()
+    admin.switch_page("labeling/ui/data.py").run()
+    assert not admin.exception
+    assert [link.proto.page for link in admin.get("page_link")] == ["import"]

@@ -19,7 +19,13 @@ cols[3].metric("Labels", summary["annotations"])
 
 articles = corpus.articles(db)
 if not articles:
-    st.info("No articles yet. Import some with `python -m labeling import PATH`.")
+    person = st.session_state.get("person")
+    if common.has_role_now(db, person, common.ADMIN_ROLES):
+        st.info("No articles yet.", icon="📥")
+        st.page_link("labeling/ui/import_articles.py", label="Import them on the Import page",
+                     icon="📥")
+    else:
+        st.info("No articles yet: an admin imports them.", icon="📥")
     st.stop()
 
 choice = st.selectbox(

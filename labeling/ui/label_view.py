@@ -163,12 +163,12 @@ def _guidelines(text: str, version: str) -> None:
 def _first_screen(db: sqlite_utils.Database, cfg: ProjectConfig,
                   person: dict | None) -> None:
     """What a visitor needs before the first label: what Parley is for (for someone not
-    signed in, or while the project has no real articles), whether the project is empty
+    signed in, or while the project has no articles), whether the project is empty
     or holds only the demo article (which must not end up in a training set unnoticed),
     and the next step for this visitor's role. Paths and commands are for admins only."""
     state = project.corpus_state(db)
     role = person["role"] if person else None
-    if person is None or state != "real":
+    if person is None or state == "empty":  # not over every sentence of the demo
         with st.container(key="welcome"):
             labels = ", ".join(cfg.label_names)  # validated names: safe as markdown
             st.markdown(
