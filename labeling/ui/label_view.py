@@ -66,8 +66,9 @@ def _live(sid: int | None) -> _Press | None:
     db = common.session_db()
     nav = _nav(db, person)
     if nav.is_stale(sid) or ss.get(SHOWN) != _token(sid):
-        ss[_DROPPED] = True  # said on the next run: the press must not vanish unseen
+        ss[_DROPPED] = True  # the press must not vanish unseen: said until the next one
         return None
+    ss.pop(_DROPPED, None)
     return _Press(db, common.project_config(db), person, nav)
 
 
@@ -276,7 +277,7 @@ def render() -> None:
     if msg := ss.pop("lp_msg", None):
         st.toast(msg, icon=":material/warning:")
         st.warning(msg)
-    if ss.pop(_DROPPED, False):
+    if ss.get(_DROPPED):
         with st.container(key="dropped_notice"):
             st.caption(f"⚠️ {DROPPED_NOTICE}")
 
