@@ -119,6 +119,12 @@ class FieldMap:
     id: str | None = None
 
 
+# A FieldMap value meaning "this file has no such field" (title, id): no detection. It
+# holds a NUL, which no real field name can (files with NUL bytes are refused) and no
+# command-line argument can either.
+NO_FIELD = "\x00none"
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -278,6 +284,8 @@ def _with_hash(art: Article, utf8: bytes) -> Article:
 def _pick(names: Iterable[str], wanted: str | None, candidates: tuple[str, ...],
           path: Path, what: str, flag: str, required: bool) -> str | None:
     names = list(names)
+    if wanted == NO_FIELD and not required:
+        return None
     if wanted is not None:
         if wanted not in names:
             raise IngestError(path, 1, f"no {what} field {wanted!r} ({flag}); "
@@ -343,7 +351,8 @@ def _columns(path: Path, names: Iterable[str], fields: FieldMap,
     (JSONL rows after the first need not repeat an optional field)."""
     names = list(names)
     if not check_flags:
-        names += [f for f in (fields.text, fields.title, fields.id) if f and f not in names]
+        names += [f for f in (fields.text, fields.title, fields.id)
+                  if f and f != NO_FIELD and f not in names]
     return {
         "text": _pick(names, fields.text, TEXT_FIELDS, path, "text", "--text-field", True),
         "title": _pick(names, fields.title, TITLE_FIELDS, path, "title", "--title-field", False),
@@ -354,9 +363,10 @@ def _columns(path: Path, names: Iterable[str], fields: FieldMap,
     }
 
 
-def read_csv(path: Path, lines: records.LineReader,
-             fields: FieldMap) -> Iterator[Article | IngestError]:
-    """One article per CSV row; a bad row yields an IngestError (the caller decides)."""
+def _csv_header(path: Path, lines: records.LineReader
+                ) -> tuple[Iterator[tuple[int, list[str]]], list[str]]:
+    """The record reader of a CSV/TSV file, positioned after its header, and the header
+    (names stripped); IngestError for an unreadable, empty or repeated header."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = iter(records.CsvRecords(lines, delimiter))
     try:
@@ -370,6 +380,13 @@ def read_csv(path: Path, lines: records.LineReader,
     if twice is not None:
         raise IngestError(path, head_line, f"the column {records.clip(twice)} appears twice "
                           "in the header")
+    return reader, header
+
+
+def read_csv(path: Path, lines: records.LineReader,
+             fields: FieldMap) -> Iterator[Article | IngestError]:
+    """One article per CSV row; a bad row yields an IngestError (the caller decides)."""
+    reader, header = _csv_header(path, lines)
     cols = _columns(path, header, fields)
     rowno = 0
     while True:
@@ -539,7 +556,142 @@ def _format_of(path: Path, f) -> str:
     return "jsonl" if first in ("{", "[") else "text"
 
 
+@dataclass(frozen=True)
+class Columns:
+    """The fields of one file as an import would see them: ``kind`` (text, csv or
+    jsonl), the field names (empty for a text file), and the text/title/id fields the
+    import picks by itself when none is chosen (None: nothing matched)."""
+
+    kind: str
+    names: tuple[str, ...] = ()
+    text: str | None = None
+    title: str | None = None
+    id: str | None = None
+
+
+JSONL_SAMPLE_ROWS = 200  # rows whose keys detect_columns gathers (JSONL rows may differ)
+
+
+def detect_columns(path: Path, fmt: str = "auto") -> Columns:
+    """The fields of a CSV/TSV file (its header) or a JSONL file (the keys of its first
+    ``JSONL_SAMPLE_ROWS`` objects, in order of appearance), with the guesses the import
+    would make from ``TEXT_FIELDS``, ``TITLE_FIELDS`` and ``ID_FIELDS``.
+
+    Reads only the head of the file. A bad header or first line raises IngestError (the
+    message the import would give); bad later JSONL lines are passed over here (the
+    import reports them)."""
+    if fmt not in FORMATS:
+        raise IngestError(path, None, f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    records.check_file_name(path)
+    with records.open_input(path) as f:
+        try:
+            kind = fmt if fmt != "auto" else _format_of(path, f)
+        except OSError as exc:
+            raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
+        if kind == "text":
+            return Columns("text")
+        lines = records.LineReader(path, f)
+        if kind == "csv":
+            names = _csv_header(path, lines)[1]
+        else:
+            names = _jsonl_keys(path, lines)
+    guess = {what: _pick(names, None, cands, path, what, "", False)
+             for what, cands in (("text", TEXT_FIELDS), ("title", TITLE_FIELDS),
+                                 ("id", ID_FIELDS))}
+    return Columns(kind, tuple(names), **guess)
+
+
+def _jsonl_keys(path: Path, lines: records.LineReader) -> list[str]:
+    keys: dict[str, None] = {}
+    rows = 0
+    for lineno, raw in records.json_lines(lines):
+        if rows == 0 and _first_char(raw) == "[":
+            raise IngestError(path, lineno, "a JSON array, not JSON Lines: write one JSON "
+                              "object per line (e.g. jq -c '.[]' file.json > file.jsonl)")
+        rows += 1
+        try:
+            obj = records.json_value(path, lineno, raw)
+        except IngestError:
+            if rows == 1:
+                raise
+            continue
+        if isinstance(obj, dict):
+            keys.update(dict.fromkeys(map(str, obj)))
+        if rows >= JSONL_SAMPLE_ROWS:
+            break
+    if rows == 0:
+        raise IngestError(path, None, "the file is empty")
+    return list(keys)
+
+
+@dataclass
+class Preview:
+    """The first article of a file as the import would store it: the article, its
+    sentences as ``(text, kind)`` (kind ``content`` or ``boilerplate``) and, when the
+    project already holds the same text, that article's id (the import would skip it)."""
+
+    article: Article
+    sentences: list[tuple[str, str]]
+    stored_as: str | None = None
+
+
+def preview(db: sqlite_utils.Database, path: Path, fmt: str = "auto",
+            fields: FieldMap = FieldMap()) -> Preview:
+    """The first article of ``path`` (read by ``read_file``, the import's own reader,
+    which stops there) and its sentence split. IngestError when the file, or its first
+    row, is bad: the message the import would give."""
+    items = read_file(path, fmt, fields)
+    try:
+        first = next(items, None)
+    finally:
+        items.close()
+    if first is None:
+        raise IngestError(path, None, "no articles in the file")
+    if isinstance(first, IngestError):
+        raise first
+    return Preview(first, segment.split(first.text), q.find_by_sha(db, first.sha256))
+
+
 # --------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class ImportStep:
+    """Where an import is, for a progress display (``import_paths(on_step=...)``).
+
+    ``phase``: ``check`` (reading file ``file`` of ``files`` to validate it before
+    anything is written; only without ``skip_bad`` and with several files), ``read``
+    (reading it to import it) or ``write`` (segmenting and storing it). ``done``: rows
+    read so far (check, read) or articles stored so far (write), of ``total`` when
+    known (write)."""
+
+    phase: str
+    path: str
+    file: int
+    files: int
+    done: int
+    total: int | None = None
+
+
+STEP_ROWS = 1000  # rows read between two ``on_step`` calls
+STEP_ARTICLES = 200  # articles stored between two ``on_step`` calls
+
+
+def _counted(items: Iterable[Article | IngestError], step: Callable[[int], None] | None
+             ) -> Iterable[Article | IngestError]:
+    """``items``, calling ``step(n)`` every ``STEP_ROWS`` items and once at the end
+    (``items`` itself when there is no ``step``)."""
+    return items if step is None else _counting(items, step)
+
+
+def _counting(items: Iterable[Article | IngestError], step: Callable[[int], None]
+              ) -> Iterator[Article | IngestError]:
+    n = 0
+    for n, item in enumerate(items, 1):
+        yield item
+        if n % STEP_ROWS == 0:
+            step(n)
+    step(n)
 
 
 def _now() -> str:
@@ -554,6 +706,7 @@ def import_paths(
     fields: FieldMap = FieldMap(),
     skip_bad: bool = False,
     progress: Callable[[int, int, ImportReport], None] | None = None,
+    on_step: Callable[[ImportStep], None] | None = None,
 ) -> ImportReport:
     """Import files and folders into ``db``.
 
@@ -562,6 +715,9 @@ def import_paths(
     ``report.errors`` and everything else is imported. Re-importing a text that is
     already stored (same normalised sha256) is counted as a duplicate, not an error.
     ``report.warnings`` lists what folders held that was skipped (links, special files).
+    ``progress(done, total, report)`` is called after each file; ``on_step`` (an
+    :class:`ImportStep`) also within files, every ``STEP_ROWS`` rows read and
+    ``STEP_ARTICLES`` articles stored, for large files.
     """
     if fmt not in FORMATS:
         raise IngestError("--format", None, f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -574,9 +730,11 @@ def import_paths(
         # Validate everything first so a bad last file cannot leave the first ones imported.
         seen_sha: dict[str, str] = {}
         seen_ids: dict[str, str] = {}
-        for path in files:
-            fresh, _, _ = _accept(db, read_file(path, fmt, fields), seen_sha, seen_ids,
-                                  skip_bad=False)
+        for number, path in enumerate(files, 1):
+            fresh, _, _ = _accept(db, _counted(read_file(path, fmt, fields),
+                                               _stepper(on_step, "check", path, number,
+                                                        len(files))),
+                                  seen_sha, seen_ids, skip_bad=False)
             for art in fresh:
                 seen_sha[art.sha256] = seen_ids[art.external_id] = _where(art)
     routing = _Routing.of(db)
@@ -586,7 +744,8 @@ def import_paths(
         for done, path in enumerate(files, 1):
             try:
                 _import_file(db, path, fmt, fields, skip_bad, report, seen_sha, seen_ids,
-                             routing, segmenter)
+                             routing, segmenter,
+                             step=_Steps(on_step, path, done, len(files)) if on_step else None)
             except IngestError as exc:
                 if not skip_bad:
                     raise
@@ -596,6 +755,31 @@ def import_paths(
     finally:
         segmenter.close()
     return report
+
+
+def _stepper(on_step: Callable[[ImportStep], None] | None, phase: str, path: Path,
+             number: int, files: int, total: int | None = None) -> Callable[[int], None] | None:
+    """``step(done)`` reporting ``phase`` of file ``number`` to ``on_step`` (None: none)."""
+    if on_step is None:
+        return None
+    shown = records.display(path)
+    return lambda done: on_step(ImportStep(phase, shown, number, files, done, total))
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """The ``on_step`` reporting of one file being imported (read, then write)."""
+
+    on_step: Callable[[ImportStep], None]
+    path: Path
+    number: int
+    files: int
+
+    def read(self) -> Callable[[int], None] | None:
+        return _stepper(self.on_step, "read", self.path, self.number, self.files)
+
+    def write(self, total: int) -> Callable[[int], None] | None:
+        return _stepper(self.on_step, "write", self.path, self.number, self.files, total)
 
 
 @dataclass(frozen=True)
@@ -681,15 +865,17 @@ def _where(art: Article) -> str:
 
 def _import_file(db: sqlite_utils.Database, path: Path, fmt: str, fields: FieldMap,
                  skip_bad: bool, report: ImportReport, seen_sha: dict[str, str],
-                 seen_ids: dict[str, str], routing: _Routing, segmenter: _Segmenter) -> None:
+                 seen_ids: dict[str, str], routing: _Routing, segmenter: _Segmenter,
+                 step: _Steps | None = None) -> None:
     """Read, segment and write one file in one transaction (all or nothing)."""
     try:
         if path.stat().st_size >= PARALLEL_MIN_CHARS:
             segmenter.warm_up()  # the helper process starts while this file is read
     except OSError:
         pass  # read_file reports it
-    fresh, dupes, errors = _accept(db, read_file(path, fmt, fields), seen_sha, seen_ids,
-                                   skip_bad=skip_bad)
+    fresh, dupes, errors = _accept(db, _counted(read_file(path, fmt, fields),
+                                                step.read() if step else None),
+                                   seen_sha, seen_ids, skip_bad=skip_bad)
     # A small file is segmented here, before the write lock is taken, so annotators'
     # saves wait only for the inserts. A big one streams: the helper process segments
     # ahead while this one inserts, which costs little extra lock time (the inserts are
@@ -705,8 +891,9 @@ def _import_file(db: sqlite_utils.Database, path: Path, fmt: str, fields: FieldM
             (aid, art.external_id, art.title, art.source, art.url, art.published_at, art.text,
              art.sha256, json.dumps(art.meta, ensure_ascii=False), now)
             for aid, art in enumerate(_kept(fresh, keep), first_article)))
-        q.insert_sentences(conn, _sentence_rows(fresh, spans, keep, first_article,
-                                                first_sentence, routing, counted))
+        q.insert_sentences(conn, _sentence_rows(
+            fresh, spans, keep, first_article, first_sentence, routing, counted,
+            step.write(sum(keep)) if step else None))
     added = list(_kept(fresh, keep))
     for art in added:
         seen_sha[art.sha256] = seen_ids[art.external_id] = _where(art)
@@ -749,10 +936,12 @@ def _kept(arts: list[Article], keep: list[bool]) -> Iterator[Article]:
 
 def _sentence_rows(arts: list[Article], spans: Iterable[list[tuple[int, int, str]]],
                    keep: list[bool], first_article: int, first_sentence: int,
-                   routing: _Routing, counted: list[int]) -> Iterator[tuple]:
+                   routing: _Routing, counted: list[int],
+                   step: Callable[[int], None] | None = None) -> Iterator[tuple]:
     """Rows for ``q.insert_sentences``, streamed (no list of a million tuples);
     ``counted[0]`` ends as the number of rows. Articles not kept are passed over (their
-    spans are still consumed, to stay in step)."""
+    spans are still consumed, to stay in step). ``step(articles done)`` is called every
+    ``STEP_ARTICLES`` articles and at the end."""
     sid = first_sentence
     aid = first_article
     target, order, seed = routing.target, routing.order, routing.seed
@@ -772,7 +961,11 @@ def _sentence_rows(arts: list[Article], spans: Iterable[list[tuple[int, int, str
                        target(sid), order_key(sid, order, seed))
                 sid += 1
         aid += 1
+        if step is not None and (aid - first_article) % STEP_ARTICLES == 0:
+            step(aid - first_article)
     counted[0] = sid - first_sentence
+    if step is not None:
+        step(aid - first_article)
 
 
 # --------------------------------------------------------------------------- segmenting
