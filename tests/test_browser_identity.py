@@ -91,3 +91,39 @@ def test_a_reviewers_name_asks_for_the_password_before_any_review(reviewer_proje
         page.wait_for_selector(".st-key-rv_sentence", timeout=30_000)
     finally:
         page.close()
+
+
+def test_name_enter_password_enter_then_keys_label(reviewer_project, browser, db_path):
+    """Without touching the mouse after the first click: name, Enter, password, Enter,
+    then 1 labels a sentence. The password box takes the focus when it appears, and
+    neither box keeps it afterwards."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(reviewer_project.url)
+        page.wait_for_selector(NAME_INPUT, timeout=60_000)
+        wait_idle(page, 60_000)
+        page.locator(NAME_INPUT).click()
+        page.keyboard.type("rita", delay=30)
+        page.keyboard.press("Enter")
+        page.wait_for_selector(PASSWORD_INPUT, timeout=15_000)
+        page.wait_for_function(
+            "document.activeElement && document.activeElement.closest('.st-key-password')",
+            timeout=10_000)
+        page.keyboard.type(PASSWORD, delay=10)
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".st-key-current_sentence", timeout=30_000)
+        wait_idle(page)
+        page.wait_for_timeout(500)
+        before = page.inner_text(".st-key-current_sentence")
+        page.keyboard.press("1")
+        page.wait_for_function(
+            "old => document.querySelector('.st-key-current_sentence').innerText !== old",
+            arg=before, timeout=15_000)
+        assert page.input_value(NAME_INPUT) == "rita"
+        db = project.open_existing(db_path)
+        rows = db.execute("SELECT e.labels FROM events e JOIN annotators a ON a.id = "
+                          "e.annotator_id WHERE a.name = 'rita'").fetchall()
+        db.close()
+        assert rows == [('["demand"]',)]
+    finally:
+        page.close()

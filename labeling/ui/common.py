@@ -124,17 +124,28 @@ def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | No
 # focus: pressing 1 typed "1" into the name instead of labeling. Streamlit cannot move
 # focus, so this makes Enter in those two boxes also leave them (Streamlit commits
 # the value on Enter, and a blur after it changes nothing). One listener per page,
-# on the document, so boxes drawn later (the password) are covered too.
+# on the document, so boxes drawn later (the password) are covered too. When the name
+# has a password, its box gets the focus once it appears (within 3 s), so a person
+# types name, Enter, password, Enter without reaching for the mouse.
 _LEAVE_ON_ENTER = """<script>
 (() => {
   if (window.parleyLeaveOnEnter) return;
   window.parleyLeaveOnEnter = true;
+  const password = () => document.querySelector('.st-key-password input');
   document.addEventListener('keydown', ev => {
     const el = ev.target;
-    if (ev.key === 'Enter' && el.closest
-        && el.closest('.st-key-annotator, .st-key-password')) {
-      setTimeout(() => el.blur(), 0);
-    }
+    if (ev.key !== 'Enter' || !el.closest) return;
+    const inName = el.closest('.st-key-annotator');
+    if (!inName && !el.closest('.st-key-password')) return;
+    setTimeout(() => el.blur(), 0);
+    if (!inName) return;
+    // a name with a password: its box appears after the rerun; type into it at once
+    let tries = 30;
+    const poll = setInterval(() => {
+      const box = password();
+      if (box) { box.focus(); }
+      if (box || --tries === 0) clearInterval(poll);
+    }, 100);
   }, true);
 })();
 </script>"""
