@@ -23,6 +23,7 @@ import sqlite_utils
 import db.annotators as qa
 import db.articles as qp
 import db.labels as q
+import db.people as people_q
 from db import write_transaction
 from labeling import routing
 from labeling.config import ProjectConfig
@@ -99,6 +100,16 @@ class PasswordRequired(LabelingError):
         article = "an" if role[0] in "aeiou" else "a"
         super().__init__(f"{article} {role} needs a password (without one, anyone could "
                          "sign in as them)")
+
+
+class LastAdmin(LabelingError):
+    """Changing the role of the only admin with a password would leave the project
+    without an admin; ``name`` is theirs."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"{name!r} is the only admin with a password: make someone else "
+                         "an admin first (the project would have no admin left)")
 
 
 class SignInLocked(AuthError):
@@ -182,9 +193,10 @@ def add_annotator(db: sqlite_utils.Database, name: str, role: str | None = None,
     without a password raises :class:`PasswordRequired` (anyone could type their
     name); ``require_password=False`` exists only to build the databases older
     versions wrote, where such an account has annotator rights only
-    (:func:`effective_role`). The password is stored only as a salted
-    scrypt hash; an empty one means none. Role and password changes are written to
-    the project log with ``actor``.
+    (:func:`effective_role`). Demoting the only admin with a password raises
+    :class:`LastAdmin` (nobody could manage the project any more). The password is
+    stored only as a salted scrypt hash; an empty one means none. Role and password
+    changes are written to the project log with ``actor``.
     """
     if not valid_name(name):
         raise LabelingError(f"invalid annotator name {name!r}: use 1–40 letters, digits, "
@@ -216,6 +228,9 @@ def _write_annotator(conn, name: str, existing: dict | None, role: str | None,
         new_role = role or existing["role"]
         _require_password(require_password, new_role,
                           pw is not None or existing["password_hash"] is not None)
+        if (effective_role(existing) == "admin" and new_role != "admin"
+                and people_q.other_admins(conn, existing["id"]) == 0):
+            raise LastAdmin(existing["name"])
         qa.update(conn, existing["id"], role=role, password_hash=pw)
         person_id, shown = existing["id"], existing["name"]
         old_role, had_pw = existing["role"], existing["password_hash"] is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from db import DatabaseError
-from labeling import annotate, config, project, routing
+from labeling import annotate, config, project
 from labeling.cli import Ctx, cli, echo_json, pass_ctx
 from labeling.cli_corpus import cli_actor
 from labeling.config import ConfigError
@@ -90,6 +90,10 @@ def config_load(ctx: Ctx, path: Path, as_json: bool) -> None:
     When overlap or sample_fraction change, sentences not yet complete get their new
     target (finished ones keep theirs: nothing is reopened); when order or seed
     change, the routing order is recomputed. Labels already given are kept.
+    When the guidelines text changes and the file keeps the stored
+    guidelines_version, the version is counted up (3 -> 4, 1.2 -> 1.3, draft ->
+    draft.1), so later labels record the new one. The load is recorded in the
+    project log (what changed, and who loaded it).
 
     \b
     Example:
@@ -100,14 +104,18 @@ def config_load(ctx: Ctx, path: Path, as_json: bool) -> None:
     except ConfigError as exc:
         raise _config_failure(exc) from None
     try:
-        changed = routing.apply_config(ctx.db, cfg)
+        result = project.update_config(ctx.db, cfg, actor=cli_actor())
     except DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
+    changed = {k: result[k] for k in ("targets_changed", "reordered")}
     if as_json:
         echo_json({"ok": True, **changed})
     else:
         click.echo(f"loaded {path}: {changed['targets_changed']} sentence targets and "
                    f"{changed['reordered']} positions updated")
+        if cfg.guidelines_version != result["guidelines_version"]:
+            click.echo(f"the guidelines changed: version {cfg.guidelines_version} -> "
+                       f"{result['guidelines_version']}", err=True)
 
 
 # ----------------------------------------------------------------------------- annotators

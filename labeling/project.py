@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import sqlite_utils
@@ -10,6 +12,7 @@ import sqlite_utils
 import db as store
 from db import settings as db_settings
 import db.articles as articles_q
+import db.people as people_q
 from db import migrations
 from labeling import config as config_mod
 from labeling.config import ProjectConfig
@@ -147,3 +150,158 @@ def load_config(db: sqlite_utils.Database) -> ProjectConfig:
     if stored is None:
         return config_mod.default()
     return config_mod.from_dict(stored, source="stored config")
+
+
+# ----------------------------------------------------------------------------- config changes
+
+CONFIG_FIELDS = ("name", "labels", "multi_label", "overlap", "sample_fraction", "order",
+                 "seed", "lease_minutes", "require_signin", "require_passwords",
+                 "guidelines", "guidelines_version")
+
+
+def next_guidelines_version(version: str) -> str:
+    """The version after ``version``: a whole number counts up (``"3"`` -> ``"4"``); a
+    version ending in ``.<number>`` counts that number up (``"1.2"`` -> ``"1.3"``,
+    ``"draft.1"`` -> ``"draft.2"``); anything else gets ``".1"`` (``"draft"`` ->
+    ``"draft.1"``, ``"v3"`` -> ``"v3.1"``)."""
+    version = str(version)
+    if version.isdigit() and version.isascii():
+        return str(int(version) + 1)
+    head, dot, tail = version.rpartition(".")
+    if dot and tail.isdigit() and tail.isascii():
+        return f"{head}.{int(tail) + 1}"
+    return f"{version}.1"
+
+
+def _versioned(conn, old: dict, cfg: ProjectConfig) -> ProjectConfig:
+    """``cfg`` with the guidelines version it should be stored with, so that one version
+    always means one text (labels record the version, not the text).
+
+    A version is *fresh* when no label records it and no earlier config change set it.
+    The caller's version is kept when it is fresh (the caller chose a new one) or when
+    it is the stored one and the text is unchanged. Otherwise: a changed text gets the
+    version after the stored one (:func:`next_guidelines_version`, skipping any that
+    were used), and an unchanged text keeps the stored version (a config file written
+    before the last change still says the older version: loading it again must not
+    give the current text an old version's name).
+    """
+    if not old:
+        return cfg
+    stored = str(old.get("guidelines_version", "1"))
+    text_changed = cfg.guidelines != old.get("guidelines", "")
+    if cfg.guidelines_version == stored and not text_changed:
+        return cfg
+    if cfg.guidelines_version != stored and not people_q.version_used(conn, cfg.guidelines_version):
+        return cfg
+    if not text_changed:
+        return replace(cfg, guidelines_version=stored)
+    version = next_guidelines_version(stored)
+    while people_q.version_used(conn, version):
+        version = next_guidelines_version(version)
+    return replace(cfg, guidelines_version=version)
+
+
+def _digest(text: str) -> dict:
+    """How the log and the preview describe guidelines: length and hash, not the text."""
+    return {"chars": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
+def _changes(old: dict, new: dict) -> dict[str, list]:
+    """``{field: [old, new]}`` of the fields that differ (guidelines as :func:`_digest`)."""
+    out = {}
+    for name in CONFIG_FIELDS:
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        if name == "guidelines":
+            before = None if before is None else _digest(before)
+            after = _digest(after)
+        out[name] = [before, after]
+    return out
+
+
+def preview_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict:
+    """What :func:`update_config` would do with ``cfg`` now, without writing anything.
+
+    Returns ``{"config"`` (``cfg`` as it would be stored, guidelines version counted up
+    if due), ``"changed"`` (``{field: [old, new]}``, guidelines as length and sha256),
+    ``"targets_changed"`` (open sentences that would get a new target),
+    ``"reordered"`` (whether the routing order is recomputed), ``"sentences"`` (all
+    sentences, each of which gets a new position when reordered), ``"shut_out"``
+    (names of people without a password, who could no longer sign in: only when
+    ``cfg`` requires passwords and the stored config does not)}``.
+    """
+    from labeling import routing
+
+    old = db_settings.get(db, "config") or {}
+    cfg = _versioned(db, old, cfg)
+    new = cfg.to_dict()
+    effect = routing.effects(old, new)
+    targets = (people_q.count_new_targets(db, lambda sid: routing.target_for(sid, new))
+               if effect["targets"] else 0)
+    shut_out = (people_q.without_password(db)
+                if cfg.require_passwords and not old.get("require_passwords") else [])
+    return {"config": cfg, "changed": _changes(old, new), "targets_changed": targets,
+            "reordered": effect["order"], "sentences": people_q.count_sentences(db),
+            "shut_out": shut_out}
+
+
+def update_config(db: sqlite_utils.Database, cfg: ProjectConfig, *, actor: str) -> dict:
+    """Make ``cfg`` (validated, e.g. by ``config.from_dict`` or ``config.load``) the
+    project's config, in one write transaction, and record it in the project log.
+
+    What the app's project settings and ``config load`` both call. When the guidelines
+    text differs from the stored one and the caller kept the stored
+    ``guidelines_version`` (or gave one already used), the version is counted up
+    (:func:`next_guidelines_version`), so labels given under the new text carry a new
+    version; see :func:`_versioned` for the whole rule. Sentences follow the new
+    config as ``routing.apply_config`` describes. One ``project_log`` row, action
+    ``config``, with ``actor`` and ``{"changed": {field: [old, new]}, "targets_changed",
+    "reordered"}`` (guidelines as length and sha256, never the text).
+
+    Returns ``{"targets_changed", "reordered"`` (sentences updated), ``"changed"`` (as
+    logged), ``"guidelines_version"`` (stored now), ``"config"`` (as stored)``}``.
+    """
+    from labeling import routing
+
+    with store.write_transaction(db) as conn:
+        old = db_settings.get(conn, "config") or {}  # type: ignore[arg-type]
+        cfg = _versioned(conn, old, cfg)
+        counts = routing.apply_config_in(conn, cfg)
+        changed = _changes(old, cfg.to_dict())
+        articles_q.log_action(conn, "config", actor, {"changed": changed, **counts},
+                              _now_ms())
+    return {**counts, "changed": changed, "guidelines_version": cfg.guidelines_version,
+            "config": cfg}
+
+
+def _now_ms() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def guidelines_from_upload(name: str, data: bytes) -> str:
+    """The markdown text of an uploaded guidelines file: UTF-8 (a BOM is dropped),
+    line ends made ``\\n``. Raises :class:`config_mod.ConfigError` naming the file
+    (and the line) for a file that is too large, not UTF-8, or holds control
+    characters other than tab."""
+    from labeling.records import display, find_control, max_field_bytes
+
+    shown = display(name)
+    limit = max_field_bytes()
+    if len(data) > limit:
+        raise config_mod.ConfigError(shown, [f"larger than {limit} bytes; guidelines are "
+                                             "a markdown file of a few pages"])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise config_mod.ConfigError(shown, [f"line {line}: not UTF-8 text (byte "
+                                             f"{exc.start})"]) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if bad := find_control(line, multiline=True):
+            raise config_mod.ConfigError(shown, [f"line {lineno}: control character "
+                                                 f"{bad!r}; remove it"])
+    return text

@@ -119,19 +119,33 @@ def apply_config(db: sqlite_utils.Database, cfg: Any) -> dict[str, int]:
     their place.
     Returns ``{"targets_changed": n, "reordered": n}`` (sentences updated).
     """
-    new = cfg.to_dict()
     with write_transaction(db) as conn:
-        # settings.get only needs ``execute``: read inside this transaction
-        old = db_settings.get(conn, "config") or {}  # type: ignore[arg-type]
-        targets_changed = reordered = 0
-        if _sampling(old) != _sampling(new):
-            targets_changed = q.set_targets(conn, lambda sid: target_for(sid, new),
-                                            only_open=True)
-        if _ordering(old) != _ordering(new):
-            order, seed = new["order"], new["seed"]
-            reordered = q.reorder(conn, lambda sid: order_key(sid, order, seed))
-        db_settings.put(conn, "config", new)
+        return apply_config_in(conn, cfg)
+
+
+def apply_config_in(conn: sqlite3.Connection, cfg: Any) -> dict[str, int]:
+    """What :func:`apply_config` does, inside the caller's write transaction (so that a
+    caller can read the stored config and log the change in the same transaction)."""
+    new = cfg.to_dict()
+    # settings.get only needs ``execute``: read inside this transaction
+    old = db_settings.get(conn, "config") or {}  # type: ignore[arg-type]
+    targets_changed = reordered = 0
+    effect = effects(old, new)
+    if effect["targets"]:
+        targets_changed = q.set_targets(conn, lambda sid: target_for(sid, new),
+                                        only_open=True)
+    if effect["order"]:
+        order, seed = new["order"], new["seed"]
+        reordered = q.reorder(conn, lambda sid: order_key(sid, order, seed))
+    db_settings.put(conn, "config", new)
     return {"targets_changed": targets_changed, "reordered": reordered}
+
+
+def effects(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, bool]:
+    """Which sentence columns a change of stored config ``old`` to ``new`` (dicts)
+    rewrites: ``targets`` (the effective sampling changes) and ``order``."""
+    return {"targets": _sampling(old) != _sampling(new),
+            "order": _ordering(old) != _ordering(new)}
 
 
 def _sampling(d: Mapping[str, Any]) -> tuple:
