@@ -199,3 +199,41 @@ def test_remove_an_article_titles_shown_literally(removal_server, browser, db_pa
             db.close()
     finally:
         page.close()
+
+
+def test_using_the_page_during_an_import_interrupts_it_cleanly(db_path, browser, tmp_path):
+    """Streamlit stops a run when the page is used meanwhile: the file being written is
+    rolled back (all or nothing), the staged uploads are removed, and the next run says
+    the import was interrupted."""
+    db = project.init(db_path, seed=False)
+    annotate.add_annotator(db, "adam", "admin", PASSWORD)
+    db.close()
+    para = "The delegations met in Geneva. Officials said no agreement was reached. " * 8
+    files = []
+    for k in (1, 2):
+        path = tmp_path / f"big{k}.jsonl"
+        path.write_text("".join(json.dumps({"id": f"{k}-{i}", "text": f"Story {k} {i}. {para}"})
+                                + "\n" for i in range(30_000)))
+        files.append(str(path))
+    staging = tmp_path / "server-tmp"
+    staging.mkdir()
+    srv = StreamlitServer(db_path, env={"TMPDIR": str(staging)})
+    page = _open_import(browser, srv.url)
+    try:
+        page.locator(".st-key-import_files input[type=file]").set_input_files(files)
+        page.wait_for_selector("[data-testid='stDataFrame']", timeout=120_000)
+        wait_idle(page, 120_000)
+        page.click(".st-key-import_button button")
+        page.wait_for_selector("text=Storing big1.jsonl", timeout=60_000)
+        page.click(".st-key-import_skip_bad label")  # the page used meanwhile
+        page.wait_for_selector("text=The last import was interrupted", timeout=60_000)
+        wait_idle(page, 60_000)
+        db = project.open_existing(db_path)
+        try:
+            assert q.stats(db)["articles"] == 0  # big1 was being written: rolled back
+        finally:
+            db.close()
+        assert list(staging.iterdir()) == []
+    finally:
+        page.close()
+        srv.stop()

@@ -11,6 +11,8 @@ when the import or the removal runs.
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import sqlite_utils
 import streamlit as st
@@ -26,6 +28,7 @@ _PREVIEW = "_import_preview"  # (preview key, result dict)
 _RESULT = "_import_result"  # the last import's report, for later reruns
 _GENERATION = "_import_generation"  # imports run in this session (previews re-check)
 _REMOVED = "_remove_result"  # ("success" | "error", message)
+_RUNNING = "_import_running"  # set while an import runs; still set: it was interrupted
 _FIELD_KEYS = ("import_text_field", "import_title_field", "import_id_field")
 _REFUSED = "Only admins may do this. Ask an admin for access."
 
@@ -39,6 +42,11 @@ def import_section(db: sqlite_utils.Database, person: dict) -> None:
         "once; bigger corpora import faster from a terminal (python -m labeling import). "
         "A file is imported whole or not at all, and a text already in the project is "
         "skipped.")
+    if st.session_state.pop(_RUNNING, False):
+        st.warning("The last import was interrupted: the page was used while it ran. Files "
+                   "it had finished are imported; the one it was writing is not (a file is "
+                   "all or nothing). Import again: what is already in is skipped.",
+                   icon="⚠️")
     files = st.file_uploader(
         "Files to import", type=list(uploads.EXTENSIONS), accept_multiple_files=True,
         key="import_files", max_upload_size=uploads.MAX_FILE_MB)
@@ -177,7 +185,17 @@ def _run_import(db: sqlite_utils.Database, person: dict, ups: list[uploads.Uploa
     if not common.has_role_now(db, person, common.ADMIN_ROLES):
         ss[_RESULT] = {"error": _REFUSED}
         return
-    with st.status("Importing…", expanded=True) as status:
+    # Streamlit stops a run when the page is used meanwhile (at its next progress
+    # update); this flag, cleared only when the import ends, lets the next run say so.
+    ss[_RUNNING] = True
+    _import_with_progress(db, ups, fields, skip_bad)
+    ss.pop(_RUNNING, None)
+
+
+def _import_with_progress(db: sqlite_utils.Database, ups: list[uploads.Upload],
+                          fields: ingest.FieldMap, skip_bad: bool) -> None:
+    ss = st.session_state
+    with st.status("Importing… stay on this page until it finishes", expanded=True) as status:
         bar = st.progress(0.0, text="Writing the uploads to a temporary folder…")
         try:
             staged = uploads.stage(ups)
@@ -186,17 +204,30 @@ def _run_import(db: sqlite_utils.Database, person: dict, ups: list[uploads.Uploa
             ss[_RESULT] = {"error": str(exc) if isinstance(exc, IngestError)
                            else f"could not stage the uploads: {exc.strerror or exc}"}
             return
+        last = [0.0]
+
+        def on_step(step: ingest.ImportStep) -> None:
+            # at most ~10 updates a second: each is a message to the browser
+            if time.monotonic() - last[0] >= 0.1:
+                last[0] = time.monotonic()
+                bar.progress(_fraction(step), text=_literal(_step_text(step, staged)))
+
+        before = corpus.summary(db)["articles"]
         with staged:
             try:
                 report = ingest.import_paths(
                     db, staged.paths, fields=fields, skip_bad=skip_bad,
                     progress=lambda done, total, _r: bar.progress(
                         done / total, text=f"{done} of {total} files imported"),
-                    on_step=lambda step: bar.progress(_fraction(step),
-                                                      text=_literal(_step_text(step, staged))))
+                    on_step=on_step)
             except (IngestError, DatabaseError) as exc:
-                status.update(label="Nothing was imported", state="error", expanded=False)
-                ss[_RESULT] = {"error": staged.message(str(exc))}
+                # Files are checked before any is written, so a bad file stops the
+                # import before it starts; only a failure while writing (disk full,
+                # another import storing the same id meanwhile) comes after some.
+                added = corpus.summary(db)["articles"] - before
+                status.update(label="Import stopped" if added else "Nothing was imported",
+                              state="error", expanded=False)
+                ss[_RESULT] = {"error": staged.message(str(exc)), "added": added}
                 return
             finally:
                 ss[_GENERATION] = ss.get(_GENERATION, 0) + 1
@@ -233,7 +264,10 @@ def _show_result() -> None:
     with st.container(key="import_result"):
         if "error" in result:
             st.error(_literal(result["error"]), icon="🚫")
-            if result["error"] != _REFUSED:
+            if result.get("added"):
+                st.caption(f"The files before it were imported ({result['added']:,} "
+                           "articles); import again: they are skipped as duplicates.")
+            elif result["error"] != _REFUSED:
                 st.caption("Nothing was imported: fix the file (or tick “Skip bad rows "
                            "and files”) and import again.")
             return
