@@ -511,3 +511,37 @@ def test_on_step_reports_reading_and_storing(tmp_path, empty_db, monkeypatch):
                     ("write", "a.jsonl", 1, 5, 5),
                     ("read", "b.txt", 2, 1, None), ("write", "b.txt", 2, 1, 1)]
     assert all(s.files == 2 for s in steps)
+
+
+def test_the_removal_list_is_bounded(team, monkeypatch):
+    from labeling.ui import import_view
+
+    monkeypatch.setattr(import_view, "_LISTED", 2)
+    for n in range(3):
+        add_article(team, f"art-{n}", [f"Sentence {n}."])
+    at = open_app("adam")
+    assert at.selectbox(key="remove_article").options == ["art-0 — Title", "art-1 — Title"]
+    assert any("Listing the first 2 articles" in c.value for c in at.caption)
+
+
+def test_a_failure_while_writing_says_what_was_already_imported(team, monkeypatch):
+    """Bad files stop an import before anything is written; a storage failure at the
+    second file comes after the first was stored, and the page says so."""
+    from db.connection import DiskFull
+
+    real = ingest._import_file
+    calls = []
+
+    def failing(db, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise DiskFull("the disk is full: free some space and try again")
+        return real(db, path, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "_import_file", failing)
+    at = upload(open_app("adam"), ("news.csv", CSV), ("good.jsonl", GOOD_JSONL))
+    at.button(key="import_button").click().run()
+    assert errors(at) == [uploads.markdown_literal(
+        "the disk is full: free some space and try again")]
+    assert any("The files before it were imported (2 articles)" in c.value for c in at.caption)
+    assert q.stats(team)["articles"] == 2

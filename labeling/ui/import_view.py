@@ -30,6 +30,7 @@ _GENERATION = "_import_generation"  # imports run in this session (previews re-c
 _REMOVED = "_remove_result"  # ("success" | "error", message)
 _RUNNING = "_import_running"  # set while an import runs; still set: it was interrupted
 _FIELD_KEYS = ("import_text_field", "import_title_field", "import_id_field")
+_LISTED = 1000  # articles offered for removal (a longer list is slow in the browser)
 _REFUSED = "Only admins may do this. Ask an admin for access."
 
 
@@ -296,15 +297,15 @@ def remove_section(db: sqlite_utils.Database, person: dict) -> None:
     if outcome := ss.pop(_REMOVED, None):
         kind, msg = outcome
         (st.success if kind == "success" else st.error)(_literal(msg))
-    listed = corpus.articles(db)
+    listed = corpus.articles(db, limit=_LISTED + 1)  # one more: are there more?
     if not listed:
         st.caption("The project has no articles.")
         return
+    if len(listed) > _LISTED:
+        listed = listed[:_LISTED]
+        st.caption(f"Listing the first {_LISTED:,} articles; remove another with "
+                   "python -m labeling article remove ID.")
     by_id = {a["external_id"]: a for a in listed}
-    total = corpus.summary(db)["articles"]
-    if total > len(listed):
-        st.caption(f"Listing the first {len(listed):,} of {total:,} articles; remove "
-                   "another with python -m labeling article remove ID.")
     chosen = st.selectbox(
         "Article", list(by_id), index=None, key="remove_article",
         placeholder="Choose the article to remove",
