@@ -24,9 +24,11 @@ import db.annotators as qa
 import db.articles as qp
 import db.labels as q
 import db.people as people_q
+from db import settings as db_settings
 from db import write_transaction
 from labeling import routing
 from labeling.config import ProjectConfig
+from labeling.project import DEMO_ID
 from labeling.records import find_control
 
 ROLES = ("annotator", "reviewer", "admin")
@@ -244,6 +246,52 @@ def _write_annotator(conn, name: str, existing: dict | None, role: str | None,
     if pw is not None:
         _log(conn, "annotator_password", actor, {"name": shown, "had_password": had_pw})
     return person_id
+
+
+MIN_ADMIN_PASSWORD = 8
+
+
+class SetupClosed(LabelingError):
+    """The project cannot be claimed from the browser (it has an admin, was made from
+    the command line, or holds real articles): an admin is added with the CLI."""
+
+
+def setup_open(db: sqlite_utils.Database | sqlite3.Connection) -> bool:
+    """Whether a visitor may make themselves the first admin in the browser.
+
+    Only in a project the app created itself (the README's run command on a fresh
+    folder), that has no admin with a password and holds no articles but the demo:
+    whoever started it is the one at the keyboard. A project made with ``init`` gets
+    its admin from the command line, and once real articles are in (only an admin or
+    the command line can bring them), nobody may claim it."""
+    origin = db_settings.get(db, "origin") or {}
+    if origin.get("created_by") != "app" or people_q.other_admins(db, -1) > 0:
+        return False
+    return qp.external_ids(db, limit=2) in ([], [DEMO_ID])
+
+
+def claim_first_admin(db: sqlite_utils.Database, name: str, password: str, *,
+                      actor: str) -> dict:
+    """Make ``name`` (new, or an existing person up to case) the project's first admin,
+    with ``password``; raises :class:`SetupClosed` unless :func:`setup_open` holds,
+    checked again inside the write transaction, so two visitors cannot both claim it.
+    Logged like every role change."""
+    if not valid_name(name):
+        raise LabelingError(f"invalid annotator name {name!r}: use 1–40 letters, digits, "
+                            "spaces or - _ .")
+    if len(password or "") < MIN_ADMIN_PASSWORD:
+        raise LabelingError(f"an admin password needs at least {MIN_ADMIN_PASSWORD} "
+                            "characters")
+    pw = hash_password(password)  # slow: outside the write lock
+    with write_transaction(db) as conn:
+        if not setup_open(conn):
+            raise SetupClosed("this project has an admin already (or was set up from the "
+                              "command line): ask them to add you")
+        existing = qa.get(conn, name)
+        person_id = _write_annotator(conn, name, existing, "admin", pw,
+                                     update=existing is not None, require_password=True,
+                                     actor=actor)
+    return public_annotator(qa.get_by_id(db, person_id))
 
 
 def _require_password(required: bool, role: str, has_password: bool) -> None:

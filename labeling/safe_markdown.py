@@ -1,4 +1,5 @@
-"""Project markdown (guidelines, project name) made safe to show: no images, no HTML.
+"""Markdown made safe to show: project markdown without images or HTML (:func:`neutralise`),
+and any text shown exactly as typed (:func:`literal`).
 
 The guidelines are written by whoever edits the project config, and every annotator's
 browser renders them. An image there (``![x](http://host/pixel.png)``, a reference-style
@@ -36,3 +37,16 @@ def neutralise(text: str) -> str:
     """``text`` with images and raw HTML made literal text (see the module docstring);
     everything else renders as before."""
     return _HTML.sub(_escape, _IMAGE.sub(_escape, text))
+
+
+# Every ASCII punctuation character: CommonMark lets a backslash escape each of them,
+# and each can start markup (emphasis, links, LaTeX, emoji and :material/icon: codes).
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def literal(text: object) -> str:
+    """``text`` for a markdown body (``st.error``, ``st.success`` and friends) that shows
+    every character as typed: each ASCII punctuation mark is backslash-escaped, so
+    nothing becomes emphasis, a link, LaTeX, an emoji or an icon; line breaks become
+    spaces (messages are one line)."""
+    return _PUNCTUATION.sub(r"\\\1", " ".join(str(text).splitlines()))

@@ -44,7 +44,6 @@ AUTO_CHOICE = "(detect in each file)"  # offered when the files' own guesses dif
 FOLDER_PREFIX = "parley-upload-"
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 # The command line's words for the field choices, and the page's.
 _FLAGS = (("choose one with --text-field", "choose it under “Text column”"),
           ("choose one with --title-field", "choose it under “Title column”"),
@@ -241,9 +240,3 @@ def page_words(text: str) -> str:
         text = text.replace(flag, choice)
     return text
 
-
-def markdown_literal(text: str) -> str:
-    """``text`` for Streamlit's markdown (``st.error``, ``st.success``) shown as typed:
-    every ASCII punctuation character backslash-escaped (``*``, ``[``, ``<``, ``$``,
-    ``:`` and ``/`` of icon codes...), line breaks made spaces."""
-    return _ASCII_PUNCTUATION.sub(r"\\\1", " ".join(text.splitlines()))

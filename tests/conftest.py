@@ -43,13 +43,13 @@ def empty_db(db_path):
 
 def clear_app_caches() -> None:
     """Forget every process-wide cache: Streamlit's (``cache_resource`` holds the project
-    path and connections) and the review and agreement indexes (keyed by file)."""
+    path and connections) and the review, agreement and team figures (keyed by file)."""
     import streamlit as st
 
-    from labeling import reliability, review
+    from labeling import reliability, review, team
 
     for clear in (st.cache_resource.clear, st.cache_data.clear, review.clear_cache,
-                  reliability.clear_cache):
+                  reliability.clear_cache, team.clear_cache):
         clear()
 
 

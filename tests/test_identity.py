@@ -21,10 +21,11 @@ from streamlit.testing.v1 import AppTest
 import db as store
 import db.annotators as qa
 from db import migrations
-from labeling import annotate, annotations_io, ops, project, reliability, review
+from labeling import annotate, annotations_io, ingest, ops, project, reliability, review
+from labeling.safe_markdown import literal
 from labeling.cli import cli
 from labeling.ui import common
-from tests.conftest import ROOT
+from tests.conftest import ROOT, dump
 
 REVIEW, EXPORT, DATA = "labeling/ui/review.py", "labeling/ui/export.py", "labeling/ui/data.py"
 PW = "correct horse"
@@ -568,3 +569,86 @@ def test_import_counts_case_variants_of_a_new_name_as_one_person(project_db, tmp
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["annotators_created"] == 1
     assert [p["name"] for p in annotate.list_annotators(project_db)] == ["Bob"]
+
+
+# ------------------------------------------------------------------ first admin
+
+
+def _app_project(path):
+    """A project as the README's run command makes it: created by the app, demo in."""
+    return project.open_for_app(path)
+
+
+def test_the_first_admin_of_an_app_made_project_can_be_claimed_once(tmp_path):
+    db = _app_project(tmp_path / "p.db")
+    assert annotate.setup_open(db)
+    admin = annotate.claim_first_admin(db, "Maria", "long enough pw", actor="app:Maria")
+    assert admin["role"] == "admin" and admin["has_password"]
+    assert annotate.authenticate(db, "maria", "long enough pw")
+    assert not annotate.setup_open(db)
+    before = dump(tmp_path / "p.db")
+    with pytest.raises(annotate.SetupClosed):
+        annotate.claim_first_admin(db, "mallory", "also long enough", actor="app:mallory")
+    assert dump(tmp_path / "p.db") == before
+    log = [(r["action"], r["actor"]) for r in db.query("SELECT action, actor FROM project_log")]
+    assert ("annotator_role", "app:Maria") in log
+
+
+def test_an_annotator_who_labeled_the_demo_can_become_the_first_admin(tmp_path):
+    db = _app_project(tmp_path / "p.db")
+    annotate.add_annotator(db, "dana")
+    admin = annotate.claim_first_admin(db, "DANA", "long enough pw", actor="app:DANA")
+    assert admin["name"] == "dana" and admin["role"] == "admin"
+    assert len(annotate.list_annotators(db)) == 1
+
+
+@pytest.mark.parametrize("how", ["cli_init", "real_articles", "has_admin"])
+def test_no_claim_where_someone_set_the_project_up(tmp_path, how):
+    path = tmp_path / "p.db"
+    if how == "cli_init":
+        db = project.init(path, seed=True)  # init --demo: the owner used the terminal
+    else:
+        db = _app_project(path)
+    if how == "real_articles":
+        src = tmp_path / "real.txt"
+        src.write_text("Talks resumed.\n\nThe EU demanded a ceasefire.\n", encoding="utf-8")
+        ingest.import_paths(db, [src])
+    if how == "has_admin":
+        annotate.add_annotator(db, "ada", "admin", "pw of ada")
+    assert not annotate.setup_open(db)
+    with pytest.raises(annotate.SetupClosed):
+        annotate.claim_first_admin(db, "mallory", "long enough pw", actor="app:mallory")
+    assert annotate.find_annotator(db, "mallory") is None
+
+
+@pytest.mark.parametrize("name, password, words", [
+    ("ok name", "short", "at least 8 characters"),
+    ("bad/name", "long enough pw", "invalid annotator name"),
+])
+def test_a_bad_claim_is_refused_and_changes_nothing(tmp_path, name, password, words):
+    db = _app_project(tmp_path / "p.db")
+    before = dump(tmp_path / "p.db")
+    with pytest.raises(annotate.LabelingError, match=words):
+        annotate.claim_first_admin(db, name, password, actor="app:x")
+    assert dump(tmp_path / "p.db") == before and annotate.setup_open(db)
+
+
+def test_the_first_screen_offers_the_setup_and_signs_the_new_admin_in(db_path, fresh_caches):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.run()
+    assert not at.exception
+    at.text_input(key="setup_name").input("_Maria_")
+    at.text_input(key="setup_password").input("short")
+    at.button(key="setup_submit").click().run()
+    assert [e.value for e in at.error] == [literal("an admin password needs at least 8 "
+                                                   "characters")]
+    at.text_input(key="setup_name").input("Maria")
+    at.text_input(key="setup_password").input("long enough pw")
+    at.button(key="setup_submit").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["person"]["role"] == "admin"
+    assert at.text_input(key="annotator").value == "Maria"
+    assert not [f for f in at.get("text_input") if f.key == "setup_name"]  # offered no more
+    assert at.session_state["setup_password"] == ""  # the password does not linger
+    at.switch_page("labeling/ui/import_articles.py").run()
+    assert not at.exception and at.get("file_uploader")

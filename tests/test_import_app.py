@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import db.articles as q
-from labeling import annotate, corpus, ingest, uploads
+from labeling import annotate, corpus, ingest, safe_markdown, uploads
 from labeling.ingest import FieldMap, IngestError
 from tests.conftest import ROOT, dump
 from tests.test_export import add_article, label, people
@@ -100,7 +100,7 @@ def errors(at: AppTest) -> list[str]:
 
 
 def unescape(text: str) -> str:
-    """What markdown shows for text escaped by uploads.markdown_literal."""
+    """What markdown shows for text escaped by safe_markdown.literal."""
     import re
 
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
@@ -283,7 +283,7 @@ def test_hostile_file_names(team, db_path, private_tmp):
     assert not outside.exists()
     at.button(key="import_button").click().run()
     raw = errors(at)
-    assert raw == [uploads.markdown_literal(
+    assert raw == [safe_markdown.literal(
         "**x**<b>.csv:3: bad CSV: unbalanced quotes: a quoted field runs to the end of "
         "the file")]
     assert raw[0].startswith(r"\*\*x\*\*\<b\>\.csv\:3\:")
@@ -361,7 +361,7 @@ def test_removing_an_article_without_labels(articles_db):
     assert metrics == {"Sentences": "2", "To label": "2", "Labels": "0", "Gold": "0"}
     at.button(key="remove_button").click().run()
     assert not at.exception
-    assert [s.value for s in at.success] == [uploads.markdown_literal(
+    assert [s.value for s in at.success] == [safe_markdown.literal(
         "Removed clean: 2 sentences, 0 labels, 0 gold labels.")]
     assert [a["external_id"] for a in corpus.articles(articles_db)] == ["worked"]
     log = q.project_log(articles_db, "remove_article")
@@ -451,7 +451,7 @@ def test_field_map_passes_detected_choices_as_detection():
 
 def test_markdown_literal_escapes_every_ascii_punctuation():
     text = "$5 **x** [a](b) :material/home: <b> `c` #h ~s~ |t|\nnext"
-    out = uploads.markdown_literal(text)
+    out = safe_markdown.literal(text)
     assert unescape(out) == text.replace("\n", " ")
     assert all(out[i - 1] == "\\" for i, c in enumerate(out) if c in "$*[]():/<>`#~|")
 
@@ -541,7 +541,18 @@ def test_a_failure_while_writing_says_what_was_already_imported(team, monkeypatc
     monkeypatch.setattr(ingest, "_import_file", failing)
     at = upload(open_app("adam"), ("news.csv", CSV), ("good.jsonl", GOOD_JSONL))
     at.button(key="import_button").click().run()
-    assert errors(at) == [uploads.markdown_literal(
+    assert errors(at) == [safe_markdown.literal(
         "the disk is full: free some space and try again")]
     assert any("The files before it were imported (2 articles)" in c.value for c in at.caption)
     assert q.stats(team)["articles"] == 2
+
+
+def test_the_server_refuses_what_the_page_refuses():
+    """Streamlit's own limit (MB per file) is the page's, so a crafted client cannot
+    send more than the page would take."""
+    import tomllib
+
+    from labeling import uploads
+
+    conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert conf["server"]["maxUploadSize"] == uploads.MAX_FILE_MB

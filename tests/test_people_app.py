@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def plain(markdown: str) -> str:
-    """What a reader sees of a body the page escaped (``people_view.literal``)."""
+    """What a reader sees of a body the page escaped (``safe_markdown.literal``)."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 

@@ -309,6 +309,8 @@ def test_annotators_and_reviewers_are_told_an_admin_imports(db_path, fresh_cache
     text = _notice(at)
     assert "no articles yet" in text and "An admin imports them" in text
     assert "python -m labeling" not in text and not at.get("page_link")
+    # nothing to label is not "all done": no thanks for work that could not start
+    assert not [s for s in at.success if "All done" in s.value]
 
 
 def test_app_says_when_the_project_is_empty_and_not_when_real(db_path, corpus, fresh_caches):

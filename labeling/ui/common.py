@@ -10,7 +10,7 @@ import threading
 import streamlit as st
 
 import db as store
-from labeling import annotate, project
+from labeling import annotate, project, safe_markdown
 from labeling.config import ProjectConfig
 
 REVIEW_ROLES = ("reviewer", "admin")
@@ -103,7 +103,7 @@ def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | No
             # signed in by this: a password, if they have one, is asked below
             person = annotate.ensure_annotator(db, name, cfg)
         except annotate.LabelingError as exc:
-            st.error(str(exc))
+            st.error(safe_markdown.literal(exc))  # the message quotes the typed name
             return None
         if st.session_state.get(SIGNED_IN) not in (None, person["id"]):
             # another person in the field: a later return to the signed-in one asks again

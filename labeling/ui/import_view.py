@@ -4,7 +4,7 @@ Uploads go through ``labeling.uploads`` (written to a temporary folder Parley cr
 removes) into ``ingest.import_paths``, the command line's own import: the same
 validation, all-or-nothing files and messages, with each message naming the upload, not
 the temporary path. Every message that quotes a file name, a column or an article id is
-escaped for markdown (``uploads.markdown_literal``) or shown with ``st.text`` /
+escaped for markdown (``safe_markdown.literal``) or shown with ``st.text`` /
 ``st.dataframe``, so it reads as typed. The admin role is read again from the database
 when the import or the removal runs.
 """
@@ -18,11 +18,11 @@ import sqlite_utils
 import streamlit as st
 
 from db import DatabaseError
-from labeling import corpus, ingest, uploads
+from labeling import corpus, ingest, safe_markdown, uploads
 from labeling.ingest import IngestError
 from labeling.ui import common
 
-_literal = uploads.markdown_literal
+_literal = safe_markdown.literal
 _DETECTED = "_import_detected"  # (uploads signature, [Columns | None], [errors])
 _PREVIEW = "_import_preview"  # (preview key, result dict)
 _RESULT = "_import_result"  # the last import's report, for later reruns

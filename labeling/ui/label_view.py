@@ -162,11 +162,12 @@ def _guidelines(text: str, version: str) -> None:
 
 
 def _first_screen(db: sqlite_utils.Database, cfg: ProjectConfig,
-                  person: dict | None) -> None:
+                  person: dict | None) -> str:
     """What a visitor needs before the first label: what Parley is for (for someone not
     signed in, or while the project has no articles), whether the project is empty
     or holds only the demo article (which must not end up in a training set unnoticed),
-    and the next step for this visitor's role. Paths and commands are for admins only."""
+    and the next step for this visitor's role. Paths and commands are for admins only.
+    Returns the corpus state ("empty", "demo" or "real")."""
     state = project.corpus_state(db)
     role = person["role"] if person else None
     if person is None or state == "empty":  # not over every sentence of the demo
@@ -180,10 +181,43 @@ def _first_screen(db: sqlite_utils.Database, cfg: ProjectConfig,
     if state != "real":
         with st.container(key="corpus_notice"):
             _corpus_notice(state, role)
+    if role != "admin" and annotate.setup_open(db):
+        _setup_form(person)
     if person is None:
         how = ("your name in the sidebar, then your password"
                if cfg.require_passwords else "your name in the sidebar")
         st.info(f"Type {how} to start labeling.", icon="🪪")
+    return state
+
+
+def _setup_form(person: dict | None) -> None:
+    """Claim a project the app just created: its first admin, with a password."""
+    with st.form("setup", border=True):
+        st.markdown("**Set up this project.** Nobody runs it yet. If you started Parley, "
+                    "make yourself its admin: you can then import your articles and add "
+                    "people here in the browser.")
+        left, right = st.columns(2)
+        left.text_input("Your name", key="setup_name", max_chars=40,
+                        value=person["name"] if person else "")
+        right.text_input("Password (at least 8 characters)", type="password",
+                         key="setup_password")
+        st.form_submit_button("Become admin", key="setup_submit", on_click=_claim)
+    if msg := ss.pop("setup_error", None):
+        st.error(safe_markdown.literal(msg))
+
+
+def _claim() -> None:
+    # A callback: the password is read once and cleared; the library checks again, in
+    # its write transaction, that the project is still unclaimed.
+    name = (ss.get("setup_name") or "").strip()
+    password, ss["setup_password"] = ss.get("setup_password") or "", ""
+    try:
+        admin = annotate.claim_first_admin(common.session_db(), name, password,
+                                           actor=f"app:{name}")
+    except annotate.LabelingError as exc:
+        ss["setup_error"] = str(exc)
+        return
+    ss["annotator"], ss[common.SIGNED_IN] = admin["name"], admin["id"]
 
 
 def _corpus_notice(state: str, role: str | None) -> None:
@@ -268,8 +302,8 @@ def render() -> None:
     person = ss.get("person")
     db = common.session_db()
     cfg = common.project_config(db)
-    _first_screen(db, cfg, person)
-    if person is None:
+    state = _first_screen(db, cfg, person)
+    if person is None or state == "empty":  # nothing to label, and not "all done" either
         return
     nav = _nav(db, person)
     item = _current_item(db, cfg, person, nav)

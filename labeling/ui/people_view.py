@@ -14,27 +14,17 @@ escaped (:func:`literal`), never as markdown.
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import streamlit as st
 
 from db import DatabaseError
-from labeling import annotate, config, project, team
+from labeling import annotate, config, project, safe_markdown, team
 from labeling.config import ConfigError, ProjectConfig
 from labeling.ui import common
 
 ss = st.session_state
 REFUSED = "Only admins may do this, and you are not one (any more): nothing was changed."
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
 _MSG = "people_msg_"  # + form name: the message a callback left for the next run
-
-
-def literal(text: object) -> str:
-    """``text`` for a markdown body (``st.error`` and friends) that shows every
-    character as typed: each ASCII punctuation mark is backslash-escaped, so nothing
-    becomes emphasis, a link, LaTeX, an emoji or an icon."""
-    return _PUNCT.sub(r"\\\1", str(text))
 
 
 def actor(person: dict) -> str:
@@ -49,7 +39,7 @@ def _say(form: str, kind: str, text: str) -> None:
 def _show(form: str) -> None:
     kind, text = ss.pop(_MSG + form, (None, None))
     if kind is not None:
-        getattr(st, kind)(literal(text), icon={"error": "🚫", "success": "✅",
+        getattr(st, kind)(safe_markdown.literal(text), icon={"error": "🚫", "success": "✅",
                                                  "warning": "⚠️"}.get(kind))
 
 
@@ -371,7 +361,7 @@ def _shown(field: str, value: object) -> str:
 def settings_preview(person: dict) -> None:
     """Every problem of the last Preview, or what saving would change, and Save."""
     for err in ss.get(_ERRORS) or ():
-        st.error(literal(err), icon="🚫")
+        st.error(safe_markdown.literal(err), icon="🚫")
     _show("settings")
     result = ss.get(_PREVIEW)
     if result is None:
@@ -404,7 +394,7 @@ def settings_preview(person: dict) -> None:
     if result["shut_out"]:
         n, names = len(result["shut_out"]), ", ".join(result["shut_out"])
         who = "1 person has" if n == 1 else f"{n} people have"
-        st.warning(literal(f"{who} no password and could not sign in any more: {names}. "
+        st.warning(safe_markdown.literal(f"{who} no password and could not sign in any more: {names}. "
                            "Set their passwords first, or save anyway."), icon="⚠️")
     st.button("Save", key="settings_save", type="primary",
               on_click=common.serialised(_save), args=(person,))
