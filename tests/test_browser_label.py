@@ -220,7 +220,6 @@ def test_sign_in_by_typing_then_keys_label_at_once(db_path, server, browser):
     _press_and_wait(page, "5")
     assert page.input_value(".st-key-annotator input") == "dana"
     assert [e for e, _ in _events_of(db_path, "dana")] == ["label", "label"]
-    page.screenshot(path=str(screenshot_path("sign-in-then-label.png")), full_page=True)
     page.close()
 
 
@@ -268,7 +267,6 @@ def test_a_dropped_press_says_press_again(db_path, server, browser):
     assert "press again" in page.inner_text(".st-key-dropped_notice")
     assert _events_of(db_path, "quick") == [("label", '["demand"]')]
     assert _current(page) != first
-    page.screenshot(path=str(screenshot_path("press-again.png")), full_page=True)
     # the next press is applied, and the notice goes
     _press_and_wait(page, "2")
     assert page.locator(".st-key-dropped_notice").count() == 0
