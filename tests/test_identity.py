@@ -652,3 +652,14 @@ def test_the_first_screen_offers_the_setup_and_signs_the_new_admin_in(db_path, f
     assert at.session_state["setup_password"] == ""  # the password does not linger
     at.switch_page("labeling/ui/import_articles.py").run()
     assert not at.exception and at.get("file_uploader")
+
+
+def test_while_labeling_the_demo_the_setup_is_one_closed_line(db_path, fresh_caches):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.query_params["annotator"] = "kb"
+    at.run()
+    assert not at.exception
+    (box,) = at.expander
+    assert box.label == "Set up this project: make yourself its admin"
+    assert [f.key for f in box.text_input] == ["setup_name", "setup_password"]
+    assert box.text_input(key="setup_name").value == "kb"

@@ -182,7 +182,11 @@ def _first_screen(db: sqlite_utils.Database, cfg: ProjectConfig,
         with st.container(key="corpus_notice"):
             _corpus_notice(state, role)
     if role != "admin" and annotate.setup_open(db):
-        _setup_form(person)
+        if person is None:
+            _setup_form(person)
+        else:  # one line above the sentence while labeling the demo, not a whole form
+            with st.expander("Set up this project: make yourself its admin"):
+                _setup_form(person)
     if person is None:
         how = ("your name in the sidebar, then your password"
                if cfg.require_passwords else "your name in the sidebar")
