@@ -61,6 +61,27 @@ def fresh_caches():
     clear_app_caches()
 
 
+def open_app(name: str | None = None, password: str | None = None, page: str | None = None,
+             timeout: float = 60):
+    """The app in AppTest as a shared link opens it (``?annotator=name``), signed in
+    with ``password`` when one is given, then switched to the page file ``page``
+    (e.g. ``"labeling/ui/people.py"``). Fails on any exception along the way."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    if name is not None:
+        at.query_params["annotator"] = name
+    at.run()
+    assert not at.exception, at.exception
+    if password is not None:
+        at.text_input(key="password").input(password).run()
+        assert not at.exception, at.exception
+    if page is not None:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
 def require_browser() -> str:
     """Path of Chromium for browser tests; under CI=true a missing browser fails."""
     exe = "/usr/bin/chromium"

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 import db as store
 from labeling import annotate, project
-from tests.conftest import ROOT
+from tests import conftest
 
 SEED_CONTENT = 27  # content sentences of the seed article
 
@@ -23,12 +23,7 @@ pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def open_app(name: str | None = "alice") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    if name is not None:
-        at.query_params["annotator"] = name
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return conftest.open_app(name, timeout=30)
 
 
 def find_block(node, key: str):

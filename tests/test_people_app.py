@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 import db.articles as qa
 from labeling import annotate, project
-from tests.conftest import ROOT
+from tests.conftest import ROOT, open_app
 from tests.test_export import label, people
 
 PAGE = "labeling/ui/people.py"
@@ -51,17 +51,7 @@ def team_db(project_db):
 
 def open_page(name: str | None = "adam", password: str | None = PW) -> AppTest:
     """The app as ``name`` (signed in with ``password``), switched to the People page."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    if name is not None:
-        at.query_params["annotator"] = name
-    at.run()
-    assert not at.exception, at.exception
-    if password is not None:
-        at.text_input(key="password").input(password).run()
-        assert not at.exception, at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_app(name, password, PAGE)
 
 
 def has_forms(at: AppTest) -> bool:
