@@ -7,7 +7,7 @@ import pytest
 from labeling import gold
 from labeling.gold import POLICIES, Resolution, UnknownPolicy, resolve, resolve_many
 
-D, W, C, O, N = ("demand",), ("warning",), ("concession",), ("outcome",), ("none",)
+D, W, C, OUT, N = ("demand",), ("warning",), ("concession",), ("outcome",), ("none",)
 
 # sentence id -> (annotations, adjudicated)
 TABLE = {
@@ -19,7 +19,7 @@ TABLE = {
     "three_way": ([D, W, C], None),  # every label once: a tie
     "plurality": ([D, D, W, C], None),  # 2 of 4, not a strict majority, no tie
     "adjudicated_tie": ([D, W], C),
-    "adjudicated_agree": ([O, O], N),  # the reviewer overrides even a unanimous pair
+    "adjudicated_agree": ([OUT, OUT], N),  # the reviewer overrides even a unanimous pair
     "single": ([N], None),
     "empty": ([], None),
     "skips": ([None, ()], None),  # skips are not labels
