@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import secrets
 import sqlite3
 import time
@@ -30,10 +29,8 @@ from labeling import routing
 from labeling.config import ProjectConfig
 from labeling.project import DEMO_ID
 from labeling.records import find_control
+from labeling.vocabulary import REVIEW_ROLES, ROLES, now_iso, valid_name
 
-ROLES = ("annotator", "reviewer", "admin")
-REVIEW_ROLES = ("reviewer", "admin")
-NAME_RE = re.compile(r"^[A-Za-z0-9 _.\-]{1,40}$")
 ACTIONS = ("label", "skip")
 
 
@@ -63,11 +60,6 @@ class Item:
     status: str | None = None     # 'labeled' / 'skipped' / None (new)
     flagged: bool = False
     note: str | None = None
-
-
-def now_iso() -> str:
-    """UTC timestamp with milliseconds (orders actions within a second)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 # ----------------------------------------------------------------------------- identity
@@ -120,11 +112,6 @@ class SignInLocked(AuthError):
     def __init__(self, seconds: float):
         self.seconds = max(1, math.ceil(seconds))
         super().__init__(f"too many wrong passwords: wait {self.seconds} s and try again")
-
-
-def valid_name(name: str) -> bool:
-    """1–40 characters: letters, digits, space, ``-_.``; no surrounding spaces."""
-    return bool(NAME_RE.match(name or "")) and name.strip() == name
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:

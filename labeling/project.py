@@ -16,6 +16,7 @@ import db.people as people_q
 from db import migrations
 from labeling import config as config_mod
 from labeling.config import ProjectConfig
+from labeling.vocabulary import now_iso
 
 DEFAULT_DB = "labels.db"
 SEED_DIR = config_mod.SEEDS
@@ -50,7 +51,7 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
         # a new project (databases from before this record have a stored config)
         with store.write_transaction(db) as conn:
             db_settings.put(conn, "origin", {"created_by": created_by,
-                                             "created_at": _now()})
+                                             "created_at": now_iso("seconds")})
     if config_path is not None or stored is None:
         cfg = config_mod.load(config_path) if config_path else config_mod.default()
         save_config(db, cfg)
@@ -128,12 +129,6 @@ def corpus_state(db: sqlite_utils.Database) -> str:
     if not ids:
         return "empty"
     return "demo" if ids == [DEMO_ID] else "real"
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def save_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> None:
@@ -270,15 +265,9 @@ def update_config(db: sqlite_utils.Database, cfg: ProjectConfig, *, actor: str) 
         counts = routing.apply_config_in(conn, cfg)
         changed = _changes(old, cfg.to_dict())
         articles_q.log_action(conn, "config", actor, {"changed": changed, **counts},
-                              _now_ms())
+                              now_iso())
     return {**counts, "changed": changed, "guidelines_version": cfg.guidelines_version,
             "config": cfg}
-
-
-def _now_ms() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def guidelines_from_upload(name: str, data: bytes) -> str:

@@ -10,11 +10,11 @@ import threading
 import streamlit as st
 
 import db as store
-from labeling import annotate, project, safe_markdown
+from labeling import annotate, project, safe_markdown, vocabulary
 from labeling.config import ProjectConfig
 
-REVIEW_ROLES = ("reviewer", "admin")
-ADMIN_ROLES = ("admin",)
+REVIEW_ROLES = vocabulary.REVIEW_ROLES
+ADMIN_ROLES = vocabulary.ADMIN_ROLES
 
 
 @st.cache_resource(show_spinner="Opening the project…")
@@ -95,7 +95,7 @@ def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | No
         if not name:
             st.info("Type your name to start.")
             return None
-        if not annotate.valid_name(name):
+        if not vocabulary.valid_name(name):
             st.error("Use 1–40 letters, digits, spaces or - _ .")
             return None
         try:

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from db import DatabaseError
-from labeling import annotate, config, project, safe_markdown, team
+from labeling import annotate, config, project, safe_markdown, team, vocabulary
 from labeling.config import ConfigError, ProjectConfig
 from labeling.ui import common
 
@@ -98,7 +98,7 @@ def add_form(person: dict, cfg: ProjectConfig) -> None:
         left, mid, right = st.columns(3)
         left.text_input("Name", key="people_add_name", placeholder="1–40 letters, digits, "
                         "spaces, - _ .")
-        mid.selectbox("Role", annotate.ROLES, key="people_add_role")
+        mid.selectbox("Role", vocabulary.ROLES, key="people_add_role")
         right.text_input("Password", type="password", key="people_add_password",
                          autocomplete="new-password")
         note = ("Reviewers and admins need a password (without one, anyone could sign in "
@@ -177,7 +177,7 @@ def role_form(person: dict, names: list[str]) -> None:
         st.subheader("Change a role")
         left, right = st.columns(2)
         left.selectbox("Person", names, key="people_role_name")
-        right.selectbox("New role", annotate.ROLES, key="people_role_role")
+        right.selectbox("New role", vocabulary.ROLES, key="people_role_role")
         st.caption("A reviewer or admin needs a password: set it first. The last admin "
                    "with a password cannot be demoted.")
         st.form_submit_button("Change role", key="people_role_submit",
