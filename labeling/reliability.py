@@ -173,12 +173,20 @@ def report(db: sqlite_utils.Database, bootstrap: int = 0, seed: int = 0) -> dict
     ({label: {"alpha", "n"}}), notes (why a value is None). JSON-serialisable, no NaN.
     The returned dict is shared by callers: do not mutate it.
     """
+    return report_data(db, bootstrap, seed).figures
+
+
+def report_data(db: sqlite_utils.Database, bootstrap: int = 0,
+                seed: int = 0) -> agreement.Report:
+    """The cached :class:`labeling.agreement.Report` behind :func:`report`: its figures
+    and the reasons for undefined ones as data (``reasons["per_label"][label]``)."""
     if bootstrap < 0:
         raise ValueError("bootstrap must be >= 0")
 
-    def build(cfg: ProjectConfig) -> dict[str, Any]:
-        return agreement.report(label_table(db), labels=cfg.label_names,
-                                multi_label=cfg.multi_label, bootstrap=bootstrap, seed=seed)
+    def build(cfg: ProjectConfig) -> agreement.Report:
+        return agreement.build_report(label_table(db), labels=cfg.label_names,
+                                      multi_label=cfg.multi_label, bootstrap=bootstrap,
+                                      seed=seed)
 
     return _cached(db, ("report", int(bootstrap), int(seed) if bootstrap else 0), build)
 

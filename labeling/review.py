@@ -99,18 +99,6 @@ class ReviewItem:
     gold: dict | None = None  # {"labels", "source", "reviewer", "rationale", ...}
 
 
-def alpha_reading(alpha: float | None) -> str:
-    """Krippendorff's reading of an alpha: ``reliable`` (>= .800), ``tentative``
-    (>= .667: tentative conclusions only), ``unreliable`` (below), ``not defined``."""
-    if alpha is None:
-        return "not defined"
-    if alpha >= 0.800:
-        return "reliable"
-    if alpha >= 0.667:
-        return "tentative"
-    return "unreliable"
-
-
 # ----------------------------------------------------------------------------- pure
 
 
@@ -524,37 +512,3 @@ def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int
 def gold_counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Gold labels per source (``adjudicated``, ``unanimous``, ``majority``)."""
     return qr.gold_counts(db)
-
-
-# ----------------------------------------------------------------------------- for charts
-
-
-def per_label_frame(report: dict) -> pd.DataFrame:
-    """``label, alpha, n, note`` rows from ``reliability.report``'s ``per_label``: alpha
-    NaN when not defined, and then ``note`` says why (from the report's notes)."""
-    rows = []
-    for lab, v in report.get("per_label", {}).items():
-        prefix = f"per_label[{lab}]: "
-        why = next((n[len(prefix):] for n in report.get("notes", []) if n.startswith(prefix)),
-                   "")
-        alpha = v.get("alpha")
-        rows.append((lab, np.nan if alpha is None else alpha, v.get("n", 0),
-                     why if alpha is None else ""))
-    return pd.DataFrame(rows, columns=["label", "alpha", "n", "note"])
-
-
-def kappa_pairs_frame(report: dict) -> pd.DataFrame:
-    """``a, b, kappa`` for every ordered pair of annotators (both directions, so a
-    heatmap is symmetric; NaN when not defined) from the report's ``cohen_kappa``."""
-    rows = []
-    for key, kappa in report.get("cohen_kappa", {}).items():
-        a, b = key.split("|", 1)
-        value = np.nan if kappa is None else kappa
-        rows += [(a, b, value), (b, a, value)]
-    return pd.DataFrame(rows, columns=["a", "b", "kappa"])
-
-
-def confusion_long(frame: pd.DataFrame) -> pd.DataFrame:
-    """A confusion matrix (rows = first annotator's labels) as ``row, column, count``."""
-    long = frame.rename_axis(index="row", columns="column").stack().rename("count")
-    return long.reset_index()

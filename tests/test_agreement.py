@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labeling import agreement as ag
+from labeling.agreement import counts as agreement_counts
 from labeling.agreement import LabelTable, LabelTableError
 
 # ----------------------------------------------------------------------------------------
@@ -601,7 +602,7 @@ def test_pairwise_cohen_large_team_path_agrees(monkeypatch, limit):
     # Big teams switch from one dense (annotator x category)^2 bincount to per-pair counts.
     units = synthetic(300, seed=9)
     expected = ag.pairwise_cohen(units)
-    monkeypatch.setattr(ag, "_MAX_BINCOUNT", limit)
+    monkeypatch.setattr(agreement_counts, "_MAX_BINCOUNT", limit)
     assert ag.pairwise_cohen(units) == expected
 
 
@@ -672,7 +673,7 @@ def test_block_processing_gives_the_same_report(monkeypatch, block_cells):
     units = synthetic(120, seed=4)
     expected = ag.report(units, LABELS, bootstrap=200, seed=2)
     expected_rest = ag.annotator_vs_rest(units)
-    monkeypatch.setattr(ag, "_BLOCK_CELLS", block_cells)
+    monkeypatch.setattr(agreement_counts, "_BLOCK_CELLS", block_cells)
     got = ag.report(units, LABELS, bootstrap=200, seed=2)
     assert got.keys() == expected.keys()
     for key, value in expected.items():
@@ -688,7 +689,7 @@ def test_block_processing_gives_the_same_report(monkeypatch, block_cells):
 def test_bootstrap_without_int64_pattern_keys_is_identical(monkeypatch):
     units = synthetic(200, seed=2)
     fast = ag.bootstrap_alpha_ci(units, 300, seed=4)
-    monkeypatch.setattr(ag, "_MAX_KEY_BITS", 0)  # force the np.unique(axis=0) path
+    monkeypatch.setattr(agreement_counts, "_MAX_KEY_BITS", 0)  # force the np.unique(axis=0) path
     assert ag.bootstrap_alpha_ci(units, 300, seed=4) == fast
 
 
@@ -745,3 +746,16 @@ def test_label_table_validates_matrix():
 def test_several_labels_in_single_label_function_is_a_clear_error():
     with pytest.raises(ValueError, match="multi_label=True"):
         LabelTable.from_units({1: {"a": ("x", "y")}}, multi_label=False)
+
+
+def test_report_reasons_are_data_matching_the_notes():
+    """Why a figure is not defined travels as data (Report.reasons), and the notes are
+    rendered from it: no caller has to parse note strings."""
+    units = {1: {"a": "x", "b": "x"}, 2: {"a": "x", "b": "x"}}
+    built = ag.build_report(units, labels=["x", "y"])
+    assert built.figures == ag.report(units, labels=["x", "y"])
+    assert built.figures["krippendorff_alpha"] is None
+    assert built.reasons["krippendorff_alpha"].startswith("not defined")
+    assert f"krippendorff_alpha: {built.reasons['krippendorff_alpha']}" in built.figures["notes"]
+    assert built.reasons["per_label"]["y"] == "not defined — never used in a pairable unit"
+    assert "per_label[y]: not defined — never used in a pairable unit" in built.figures["notes"]

@@ -13,7 +13,8 @@ import pytest
 import db.labels as ql
 import db.review as qr
 from db import write_transaction
-from labeling import annotate, ingest, project, review
+from labeling import agreement, annotate, ingest, project, review
+from labeling.agreement import frames as agreement_frames
 from labeling.review import ReviewError
 
 
@@ -82,7 +83,7 @@ def test_unit_agreement(sets, expected):
     (None, "not defined"), (0.95, "reliable"), (0.800, "reliable"), (0.7999, "tentative"),
     (0.667, "tentative"), (0.6669, "unreliable"), (-0.2, "unreliable")])
 def test_alpha_reading(alpha, reading):
-    assert review.alpha_reading(alpha) == reading
+    assert agreement_frames.alpha_reading(alpha) == reading
 
 
 # ----------------------------------------------------------------------------- queue
@@ -352,20 +353,22 @@ def test_fast_and_general_scans_agree(project_db, cfg, people, monkeypatch):
 
 
 def test_frames_for_the_charts():
-    rep = {"per_label": {"demand": {"alpha": 0.5, "n": 4}, "none": {"alpha": None, "n": 0}},
-           "notes": ["per_label[none]: not defined — never used in a pairable unit"],
-           "cohen_kappa": {"ann|bob": 0.25, "ann|cat": None}}
-    per = review.per_label_frame(rep)
+    figures = {"per_label": {"demand": {"alpha": 0.5, "n": 4}, "none": {"alpha": None, "n": 0}},
+               "notes": ["per_label[none]: not defined — never used in a pairable unit"],
+               "cohen_kappa": {"ann|bob": 0.25, "ann|cat": None}}
+    rep = agreement.Report(figures, {"per_label": {
+        "none": "not defined — never used in a pairable unit"}})
+    per = agreement_frames.per_label_frame(rep)
     assert per["label"].tolist() == ["demand", "none"] and per["alpha"].iloc[0] == 0.5
     assert np.isnan(per["alpha"].iloc[1])
     assert per["note"].tolist() == ["", "not defined — never used in a pairable unit"]
-    pairs = review.kappa_pairs_frame(rep)
+    pairs = agreement_frames.kappa_pairs_frame(figures)
     assert sorted(zip(pairs["a"], pairs["b"])) == [("ann", "bob"), ("ann", "cat"),
                                                    ("bob", "ann"), ("cat", "ann")]
     assert pairs.set_index(["a", "b"]).loc[("bob", "ann"), "kappa"] == 0.25
     import pandas as pd
     conf = pd.DataFrame([[2, 1], [0, 3]], index=pd.Index(["x", "y"], name="ann"),
                         columns=pd.Index(["x", "y"], name="bob"))
-    long = review.confusion_long(conf)
+    long = agreement_frames.confusion_long(conf)
     assert list(long.itertuples(index=False, name=None)) == [
         ("x", "x", 2), ("x", "y", 1), ("y", "x", 0), ("y", "y", 3)]

@@ -12,7 +12,8 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from labeling import annotate, project, reliability, review
+from labeling import annotate, project, reliability
+from labeling.agreement import frames as agreement_frames
 from tests.conftest import ROOT
 
 PAGE = "labeling/ui/review.py"
@@ -164,7 +165,7 @@ def test_reviewer_sees_summary_and_queue(project_db, cfg, team):
     assert metrics["Fleiss' κ"] == f"{rep['fleiss_kappa']:.3f}"
     assert metrics["Units"] == "3" and metrics["Annotators"] == "2"
     line = next(t for t in texts(at) if t.startswith("Alpha reading"))
-    assert review.alpha_reading(rep["krippendorff_alpha"]) in line
+    assert agreement_frames.alpha_reading(rep["krippendorff_alpha"]) in line
     lo, hi = rep["krippendorff_alpha_ci95"]
     assert f"[{lo:.3f}, {hi:.3f}]" in line and "1 unanimous" in line
     # the queue shows the first disagreement, with its context and both annotations

@@ -17,6 +17,7 @@ import altair as alt
 import streamlit as st
 
 from labeling import annotate, reliability, review
+from labeling.agreement import frames as agreement_frames
 from labeling import safe_markdown
 from labeling.ui import common
 
@@ -51,7 +52,8 @@ _HEADLINE = (("krippendorff_alpha", "Krippendorff's α"), ("fleiss_kappa", "Flei
 
 def summary(db) -> dict:
     """Headline agreement figures; returns the report for the detail sections."""
-    rep = reliability.report(db, bootstrap=BOOTSTRAP, seed=SEED)
+    data = reliability.report_data(db, bootstrap=BOOTSTRAP, seed=SEED)
+    rep = data.figures
     alpha, ci = rep["krippendorff_alpha"], rep["krippendorff_alpha_ci95"]
     gold = review.gold_counts(db)
     with st.container(key="rv_summary"):
@@ -64,13 +66,14 @@ def summary(db) -> dict:
         cols[-1].metric("Annotators", f"{len(rep['annotators']):,}")
         interval = (f"95% interval [{ci[0]:.3f}, {ci[1]:.3f}] ({BOOTSTRAP} bootstrap "
                     f"replicates, seed {SEED})" if ci else "95% interval not defined")
-        st.text(f"Alpha reading: {review.alpha_reading(alpha)} (≥ 0.800 reliable, ≥ 0.667 "
+        reading = agreement_frames.alpha_reading(alpha)
+        st.text(f"Alpha reading: {reading} (≥ 0.800 reliable, ≥ 0.667 "
                 f"tentative) · {interval} · gold: {gold['adjudicated']:,} adjudicated, "
                 f"{gold['unanimous']:,} unanimous")
-        undefined = tuple(f"{key}:" for key, _ in _HEADLINE if rep[key] is None)
-        for note in rep["notes"]:  # why a headline value is not defined
-            if note.startswith(undefined):
-                st.text(note)
+        headline = {key for key, _ in _HEADLINE}
+        for key, why in data.reasons.items():  # why a headline value is not defined
+            if key in headline:
+                st.text(f"{key}: {why}")
         if rep["notes"]:
             with st.expander(f"All notes ({len(rep['notes'])})"):
                 for note in rep["notes"]:
@@ -105,10 +108,11 @@ def details(rep: dict) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Per label")
-        st.dataframe(review.per_label_frame(rep), hide_index=True, key="rv_per_label",
+        st.dataframe(agreement_frames.per_label_frame(
+            reliability.report_data(db, bootstrap=BOOTSTRAP, seed=SEED)), hide_index=True, key="rv_per_label",
                      column_config={"alpha": st.column_config.NumberColumn(format="%.3f")})
         st.subheader("Cohen's kappa per pair")
-        pairs = review.kappa_pairs_frame(rep)
+        pairs = agreement_frames.kappa_pairs_frame(rep)
         if pairs.empty:
             st.text("Not defined: fewer than two annotators.")
         else:
@@ -119,7 +123,7 @@ def details(rep: dict) -> None:
         a = st.selectbox("First annotator (rows)", names, key="rv_pair_a")
         b = st.selectbox("Second annotator (columns)", names, index=min(1, len(names) - 1),
                          key="rv_pair_b")
-        conf = review.confusion_long(reliability.pair_confusion(db, a, b))
+        conf = agreement_frames.confusion_long(reliability.pair_confusion(db, a, b))
         st.altair_chart(_heatmap(conf, "column", "row", "count", "d"), width="stretch")
     st.subheader("Annotators")
     st.dataframe(reliability.annotator_table(db), hide_index=True, key="rv_annotators",
