@@ -1,6 +1,6 @@
 """``python -m labeling export``: the dataset, its splits, raw annotations and card.
 
-Registered on the group in labeling/cli.py. A thin layer over ``labeling.export``:
+Added to the group in labeling/cli.py. A thin layer over ``labeling.export``:
 option values are checked by click (exit 2), export failures become
 ``click.ClickException`` (exit 1).
 """
@@ -15,7 +15,14 @@ import click
 from db import DatabaseError
 from labeling import export as exporter
 from labeling import gold, splits
-from labeling.cli import Ctx, cli, echo_json, pass_ctx
+from labeling.cli_common import (
+    Ctx,
+    echo_json,
+    json_option,
+    pass_ctx,
+    progress_bar,
+    user_errors,
+)
 
 
 def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -32,7 +39,7 @@ def _ratios(ctx: click.Context, param: click.Parameter, value: str):
         raise click.BadParameter(str(exc)) from None
 
 
-@cli.command("export")
+@click.command("export")
 @click.option("--out", "out", required=True, metavar="DIR", type=click.Path(),
               help="Folder to write into: new, empty, or holding an earlier export (only "
                    "the files its parley-manifest.json lists are replaced or removed).")
@@ -57,7 +64,7 @@ def _ratios(ctx: click.Context, param: click.Parameter, value: str):
 @click.option("--force", is_flag=True,
               help="Write into a folder that holds other files and no Parley manifest: "
                    "files with the export's names are replaced, all others are kept.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@json_option
 @pass_ctx
 def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
                min_annotators: int, include_context: bool, csv_exact: bool, force: bool,
@@ -80,20 +87,14 @@ def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
     options = exporter.ExportOptions(
         formats=formats, gold_policy=policy, ratios=ratios, seed=seed,
         min_annotators=min_annotators, include_context=include_context, csv_exact=csv_exact)
-    bar = None
-    progress = None
-    if not as_json and sys.stderr.isatty():
-        bar = click.progressbar(length=100, label="exporting", file=sys.stderr)
-        bar.__enter__()
-        progress = lambda f, _m: bar.update(int(f * 100) - bar.pos)
-    try:
+    # The bar only on a terminal, and never mixed into JSON output.
+    with (user_errors(exporter.ExportError, DatabaseError),
+          progress_bar(not as_json and sys.stderr.isatty(), length=100,
+                       label="exporting") as bar):
+        progress = (None if bar is None
+                    else lambda f, _m: bar.update(int(f * 100) - bar.pos))
         summary = exporter.export(ctx.read_db, target, options, progress=progress,
                                   command=options.command(out), force=force)
-    except (exporter.ExportError, DatabaseError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
     if as_json:
         echo_json({k: summary[k] for k in ("out", "files", "rows", "excluded", "gold_policy",
                                            "seed", "gold_sources", "min_annotators", "splits",

@@ -1,6 +1,6 @@
 """``python -m labeling backup`` and ``check``: copy a live project, verify a database.
 
-Registered on the group in labeling/cli.py. Both open the database as it is: they never
+Added to the group in labeling/cli.py. Both open the database as it is: they never
 create, migrate or seed it (a backup or a check must not change what it looks at).
 """
 
@@ -9,14 +9,15 @@ from __future__ import annotations
 import click
 
 from labeling import ops
-from labeling.cli import Ctx, cli, echo_json, pass_ctx
+from labeling.cli_common import Ctx, echo_json, json_option, pass_ctx, user_errors
 
 
-@cli.command("backup")
+@click.command("backup")
 @click.argument("dest", type=click.Path(path_type=str))
 @click.option("--force", is_flag=True, help="Replace DEST if it already exists.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@json_option
 @pass_ctx
+@user_errors(ops.OpsError)
 def backup(ctx: Ctx, dest: str, force: bool, as_json: bool) -> None:
     """Copy the database to DEST while people go on labeling.
 
@@ -33,10 +34,7 @@ def backup(ctx: Ctx, dest: str, force: bool, as_json: bool) -> None:
       python -m labeling --db project.db backup backups/
       python -m labeling backup project-copy.db --force --json
     """
-    try:
-        report = ops.backup(ctx.db_path, dest, force=force)
-    except ops.OpsError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = ops.backup(ctx.db_path, dest, force=force)
     if as_json:
         echo_json(report.as_dict())
     else:
@@ -47,12 +45,12 @@ def backup(ctx: Ctx, dest: str, force: bool, as_json: bool) -> None:
                    err=True)
 
 
-@cli.command("check")
+@click.command("check")
 @click.option("--quick", is_flag=True,
               help="PRAGMA quick_check instead of the full integrity_check (faster).")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"ok", "problems", "checks", "info"} as JSON.')
+@json_option(help='Print {"ok", "problems", "checks", "info"} as JSON.')
 @pass_ctx
+@user_errors(ops.OpsError)
 def check(ctx: Ctx, quick: bool, as_json: bool) -> None:
     """Check the database: file integrity, foreign keys, schema and label invariants.
 
@@ -67,10 +65,7 @@ def check(ctx: Ctx, quick: bool, as_json: bool) -> None:
       python -m labeling --db project.db check
       python -m labeling check --json
     """
-    try:
-        report = ops.check_file(ctx.db_path, quick=quick)
-    except ops.OpsError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = ops.check_file(ctx.db_path, quick=quick)
     if as_json:
         echo_json(report.as_dict())
     else:

@@ -1,5 +1,5 @@
 """``python -m labeling import-annotations`` and ``agreement``: bringing labels in and
-measuring how far annotators agree (registered on the group in labeling/cli.py)."""
+measuring how far annotators agree on them (added to the group in labeling/cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 
 from db import DatabaseError
 from labeling import annotations_io, reliability
-from labeling.cli import Ctx, cli, echo_json, pass_ctx
+from labeling.cli_common import Ctx, echo_json, json_option, pass_ctx, user_errors
 
 # The agreement --json contract: exactly these keys, in this order.
 AGREEMENT_KEYS = ("units", "pairable_units", "annotators", "labels", "percent_agreement",
@@ -19,11 +19,10 @@ AGREEMENT_KEYS = ("units", "pairable_units", "annotators", "labels", "percent_ag
                   "notes")
 
 
-@cli.command("import-annotations")
+@click.command("import-annotations")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"rows", "imported", "annotators_created", "over_target", '
-                   '"errors"} as JSON.')
+@json_option(help='Print {"rows", "imported", "annotators_created", "over_target", '
+                  '"errors"} as JSON.')
 @pass_ctx
 def import_annotations(ctx: Ctx, path: Path, as_json: bool) -> None:
     """Import existing labels from a CSV or JSONL file (all rows or none).
@@ -40,18 +39,15 @@ def import_annotations(ctx: Ctx, path: Path, as_json: bool) -> None:
       python -m labeling import-annotations pilot.jsonl --json
     """
     db = ctx.db
-    try:
-        report = annotations_io.import_annotations(db, path)
-    except annotations_io.AnnotationImportError as exc:
-        if as_json:
-            echo_json(annotations_io.ImportReport(rows=exc.rows, errors=exc.errors).as_dict())
-        if len(exc.errors) == 1:  # the common case: one line, naming file and line
-            raise click.ClickException(f"nothing imported: {exc.errors[0]}") from None
-        raise click.ClickException(
-            f"nothing imported; {len(exc.errors)} problems:\n"
-            + "\n".join(f"  {e}" for e in exc.errors)) from None
-    except DatabaseError as exc:
-        raise click.ClickException(str(exc)) from None
+    with user_errors(DatabaseError):
+        try:
+            report = annotations_io.import_annotations(db, path)
+        except annotations_io.AnnotationImportError as exc:
+            # Nothing was imported: the JSON report still lists every problem.
+            if as_json:
+                echo_json(annotations_io.ImportReport(rows=exc.rows,
+                                                      errors=exc.errors).as_dict())
+            raise click.ClickException(_nothing_imported(exc)) from None
     if as_json:
         echo_json(report.as_dict())
         return
@@ -62,6 +58,13 @@ def import_annotations(ctx: Ctx, path: Path, as_json: bool) -> None:
                    "(accepted: imports are historical data)", err=True)
 
 
+def _nothing_imported(exc: annotations_io.AnnotationImportError) -> str:
+    if len(exc.errors) == 1:  # the common case: one line, naming file and line
+        return f"nothing imported: {exc.errors[0]}"
+    return (f"nothing imported; {len(exc.errors)} problems:\n"
+            + "\n".join(f"  {e}" for e in exc.errors))
+
+
 def _fmt(value) -> str:
     if value is None:
         return "n/a"
@@ -70,13 +73,14 @@ def _fmt(value) -> str:
     return str(value)
 
 
-@cli.command("agreement")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.command("agreement")
+@json_option(help="Print the report as one JSON object.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               metavar="N", help="Bootstrap replicates for alpha's 95% interval (e.g. 1000).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Random seed of the bootstrap (same seed, same interval).")
 @pass_ctx
+@user_errors(DatabaseError)
 def agreement_cmd(ctx: Ctx, as_json: bool, bootstrap: int, seed: int) -> None:
     """Inter-annotator agreement over every sentence with labels (skips do not count).
 
@@ -89,10 +93,7 @@ def agreement_cmd(ctx: Ctx, as_json: bool, bootstrap: int, seed: int) -> None:
       python -m labeling agreement
       python -m labeling agreement --json --bootstrap 1000 --seed 1
     """
-    try:
-        rep = reliability.report(ctx.read_db, bootstrap=bootstrap, seed=seed)
-    except DatabaseError as exc:
-        raise click.ClickException(str(exc)) from None
+    rep = reliability.report(ctx.read_db, bootstrap=bootstrap, seed=seed)
     rep = {k: rep[k] for k in AGREEMENT_KEYS}
     if as_json:
         echo_json(rep)
