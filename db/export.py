@@ -103,10 +103,10 @@ _FORMULA_SQL = ", ".join(f"char({ord(c)})" for c in FORMULA_PREFIXES)
 
 
 def csv_cell_sql(expr: str, *, neutralise: bool) -> str:
-    """SQL for one CSV cell (what ``labeling.export.csv_field(neutralise(x))`` does in
-    Python): RFC 4180 quotes when the text holds a quote, comma or line break, and, with
-    ``neutralise``, a leading ``'`` when it starts like a formula. NULL stays NULL
-    (``printf('%s')`` writes it as an empty cell).
+    """SQL for one CSV cell (what ``labeling.export_sinks`` does in Python with
+    ``csv_field(neutralise(x))``): RFC 4180 quotes when the text holds a quote, comma or
+    line break, and, with ``neutralise``, a leading ``'`` when it starts like a formula.
+    NULL stays NULL (``printf('%s')`` writes it as an empty cell).
 
     (``instr`` is a plain scan; a GLOB with a bracket class measured several times slower.)
     """
@@ -167,11 +167,22 @@ _SENTENCES_SQL = (
     "FROM sentences s CROSS JOIN articles ar ON ar.id = s.article_id "
     "LEFT JOIN annotations an ON an.sentence_id = s.id "
     "LEFT JOIN annotators n ON n.id = an.annotator_id "
+    "WHERE s.kind = 'content'{where} GROUP BY s.id ORDER BY s.id")
+
+# The same rows with only what resolving gold and assigning splits reads (id, external
+# id, index, adjudicated labels, labels); the other columns are NULL. No annotations
+# JSON, no text: the preview counts a whole project with it.
+_GOLD_KEYS_SQL = (
+    "SELECT s.id, ar.external_id, NULL, s.idx, NULL, "
+    "(SELECT g.labels FROM gold g WHERE g.sentence_id = s.id AND g.source = 'adjudicated'), "
+    f"NULL, group_concat(an.labels, char(31)) {_LABELED}, NULL "
+    "FROM sentences s CROSS JOIN articles ar ON ar.id = s.article_id "
+    "LEFT JOIN annotations an ON an.sentence_id = s.id "
     "WHERE s.kind = 'content' GROUP BY s.id ORDER BY s.id")
 
 
 def iter_sentences(db: sqlite3.Connection | sqlite_utils.Database, *,
-                   context: bool = False) -> Iterator[tuple]:
+                   context: bool = False, ids: Sequence[int] | None = None) -> Iterator[tuple]:
     """Content sentences in id order, with their labeled annotations grouped:
 
     ``(id, external_id, title, idx, text, adjudicated labels JSON or None, n_labeled,
@@ -181,10 +192,19 @@ def iter_sentences(db: sqlite3.Connection | sqlite_utils.Database, *,
     a key for resolving gold (None without labels); ``annotations_json`` a JSON array of
     ``{annotator, labels, note, duration_ms, created_at}`` of the labeled annotations, in
     annotator-id order. Context is the previous / next *content* sentence of the same
-    article, or None at an article's edge.
+    article, or None at an article's edge. ``ids``: only these sentences (still in id
+    order).
     """
-    sql = _SENTENCES_SQL.format(context=_CONTEXT_SQL if context else "")
-    return _rows(_raw(db).execute(sql))
+    where = "" if ids is None else f" AND s.id IN ({', '.join('?' * len(ids))})"
+    sql = _SENTENCES_SQL.format(context=_CONTEXT_SQL if context else "", where=where)
+    return _rows(_raw(db).execute(sql, [] if ids is None else [int(i) for i in ids]))
+
+
+def iter_gold_keys(db: sqlite3.Connection | sqlite_utils.Database) -> Iterator[tuple]:
+    """The rows of :func:`iter_sentences` with only ``id``, ``external_id``, ``idx``,
+    the adjudicated labels and ``labels`` filled in (the other columns are None): what
+    deciding a sentence's gold and split needs, read several times faster."""
+    return _rows(_raw(db).execute(_GOLD_KEYS_SQL))
 
 
 # ----------------------------------------------------------------------------- raw
@@ -267,7 +287,8 @@ def raw_query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str,
     """``EXPLAIN QUERY PLAN`` lines of the export's streaming queries (a ``TEMP B-TREE``
     would mean a sort, i.e. memory or temp space growing with the corpus)."""
     conn = _raw(db)
-    sqls = {"sentences": _SENTENCES_SQL.format(context=_CONTEXT_SQL),
+    sqls = {"sentences": _SENTENCES_SQL.format(context=_CONTEXT_SQL, where=""),
+            "gold_keys": _GOLD_KEYS_SQL,
             "raw_jsonl": f"SELECT group_concat({_RAW_JSON_LINE}) {_RAW_FROM}",
             "raw_csv": f"SELECT group_concat({_raw_csv_line(['x'], False)}) {_RAW_FROM}"}
     return {k: [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + v)] for k, v in sqls.items()}

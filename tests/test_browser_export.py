@@ -11,9 +11,9 @@ import pytest
 
 from labeling import annotate, project
 from tests.conftest import StreamlitServer, screenshot_path, sign_in, wait_idle
+from tests.test_export_app import ZIP_MEMBERS
 
 RITA_PASSWORD = "rita reviews carefully"
-from tests.test_export_app import ZIP_MEMBERS
 
 pytestmark = pytest.mark.browser
 
@@ -82,10 +82,10 @@ def test_preview_renders_rows_and_card(export_server, browser):
 
 def test_zip_bytes_are_a_valid_archive_for_the_empty_case(db_path):
     """No labels at all: the export still writes every file (empty splits) and a card."""
-    from labeling import export
+    from labeling import export_zip
 
     project.init(db_path, seed=True).close()
-    data = export.export_zip(db_path)
+    data = export_zip.export_zip(db_path)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == ZIP_MEMBERS
         assert zf.read("train.jsonl") == b""

@@ -19,7 +19,8 @@ import db as store
 import db.articles as qa
 import db.labels as ql
 from db import write_transaction
-from labeling import agreement, annotate, export, gold, project
+from labeling import (agreement, annotate, export, export_options, export_preview,
+                      export_sinks, export_worker, export_zip, gold, project)
 from labeling.cli import cli
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -501,7 +502,7 @@ def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monk
     their snapshot inside the write gate, and the writer had to wait for it."""
     import threading
 
-    real = export._Worker.__init__
+    real = export_worker.Worker.__init__
     p = {r["name"]: r["id"] for r in annotate.list_annotators(corpus_db)}
     sid = add_article(corpus_db, "late", ["Late sentence."])[0]
     writer = {}
@@ -516,7 +517,7 @@ def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monk
         t.join(timeout=1.0)
         writer["thread"], writer["waited"] = t, t.is_alive()
 
-    monkeypatch.setattr(export._Worker, "__init__", late_write)
+    monkeypatch.setattr(export_worker.Worker, "__init__", late_write)
     summary = export.export(corpus_db, tmp_path / "o", now=NOW, parallel=True,
                             options=export.ExportOptions(ratios=None))
     writer["thread"].join(30)
@@ -587,7 +588,7 @@ def test_a_crash_mid_export_leaves_no_half_file(corpus_db, tmp_path, monkeypatch
     do_export(corpus_db, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     calls = {"n": 0}
-    original = export._JsonlSink.write
+    original = export_sinks.JsonlSink.write
 
     def crash(self, *args):
         calls["n"] += 1
@@ -595,7 +596,7 @@ def test_a_crash_mid_export_leaves_no_half_file(corpus_db, tmp_path, monkeypatch
             raise OSError(28, "No space left on device")
         return original(self, *args)
 
-    monkeypatch.setattr(export._JsonlSink, "write", crash)
+    monkeypatch.setattr(export_sinks.JsonlSink, "write", crash)
     with pytest.raises(export.ExportError, match="No space left"):
         do_export(corpus_db, out, seed=5)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old export intact
@@ -633,7 +634,7 @@ def test_out_that_is_a_file_is_an_error(corpus_db, tmp_path):
     ({"min_annotators": 0}, "at least 1"),
 ])
 def test_bad_options(options, message):
-    with pytest.raises(export.OptionError, match=message):
+    with pytest.raises(export_options.OptionError, match=message):
         export.ExportOptions(**options).validated()
 
 
@@ -641,7 +642,7 @@ def test_bad_options(options, message):
 
 
 def test_export_zip_holds_every_file(corpus_db, db_path):
-    data = export.export_zip(db_path, export.ExportOptions(), now=NOW)
+    data = export_zip.export_zip(db_path, export.ExportOptions(), now=NOW)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == sorted(
             ["train.jsonl", "dev.jsonl", "test.jsonl", "train.csv", "dev.csv", "test.csv",
@@ -655,7 +656,82 @@ def test_export_zip_holds_every_file(corpus_db, db_path):
             assert entry["sha256"] == hashlib.sha256(body).hexdigest()
         rows = [json.loads(x) for x in zf.read("train.jsonl").decode().splitlines()]
     assert rows and all(r["split"] == "train" for r in rows)
-    assert export.export_zip(db_path, export.ExportOptions(), now=NOW) == data  # reproducible
+    assert export_zip.export_zip(db_path, export.ExportOptions(), now=NOW) == data  # reproducible
+
+
+# ----------------------------------------------------------------------------- preview
+
+PREVIEW_OPTIONS = [
+    {},
+    {"gold_policy": "majority", "min_annotators": 1, "include_context": True},
+    {"gold_policy": "adjudicated", "ratios": None},
+    {"ratios": (0.34, 0.33, 0.33), "seed": 3, "formats": ("csv", "raw")},
+    {"formats": ("raw",), "min_annotators": 3},
+]
+
+
+def exported_preview(out: Path, options, limit: int = 20) -> list[dict]:
+    """The records the preview should show: the first ``limit`` of the split files, in
+    split order, read from an export that wrote JSONL."""
+    names = [n for n in ("train", "dev", "test", "dataset") if (out / f"{n}.jsonl").exists()]
+    return all_records(out, names)[:limit]
+
+
+@pytest.mark.parametrize("options", PREVIEW_OPTIONS)
+def test_preview_equals_what_the_export_writes(corpus_db, db_path, tmp_path, options):
+    """The preview's counts, card and first records are those the export then writes
+    (same options, command and date), whichever formats are chosen."""
+    opts = export.ExportOptions(**options).validated()
+    shown = export_preview.preview(db_path, opts, now=NOW)
+    summary = export.export(corpus_db, tmp_path / "out", opts, now=NOW,
+                            command=opts.command("export"))
+    del summary["seconds"], summary["out"]
+    assert {k: v for k, v in shown.summary.items() if k not in ("seconds", "out")} == summary
+    assert shown.card == (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    with_jsonl = dataclasses.replace(opts, formats=("jsonl",))
+    export.export(corpus_db, tmp_path / "jsonl", with_jsonl, now=NOW)
+    expected = exported_preview(tmp_path / "jsonl", with_jsonl)
+    assert len(shown.rows) == min(20, sum(summary["rows"].values()))
+    assert shown.rows == expected
+
+
+def test_preview_of_a_multi_label_project_and_of_more_rows_than_one_split(empty_db, db_path,
+                                                                          tmp_path):
+    db = empty_db
+    project.save_config(db, dataclasses.replace(project.load_config(db), multi_label=True))
+    p = people(db, "alice", "bob")
+    for a in range(12):
+        for i, sid in enumerate(add_article(db, f"m{a}", [f"M{a}, sentence {i}." for i in
+                                                          range(4)])):
+            label(db, p["alice"], sid, "warning", "demand")
+            label(db, p["bob"], sid, *(["demand", "warning"] if i % 3 else ["demand"]))
+    opts = export.ExportOptions(include_context=True).validated()
+    shown = export_preview.preview(db_path, opts, limit=30, now=NOW)
+    export.export(db, tmp_path / "out", opts, now=NOW, command=opts.command("export"))
+    assert shown.rows == exported_preview(tmp_path / "out", opts, limit=30)
+    assert len({r["split"] for r in shown.rows}) > 1  # the rows run on into the next split
+    assert shown.card == (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+
+
+def test_preview_writes_no_file(corpus_db, db_path, tmp_path, monkeypatch):
+    """The preview counts without exporting: no export files are written anywhere."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the preview must not write the export")
+
+    monkeypatch.setattr(export, "write_files", refuse)
+    monkeypatch.setattr(export_sinks, "open_split_files", refuse)
+    for task in export_sinks.RAW_TASKS:
+        monkeypatch.setitem(export_sinks.RAW_TASKS, task, refuse)
+    shown = export_preview.preview(db_path, export.ExportOptions(), now=NOW)
+    assert len(shown.rows) == 20 and sum(shown.summary["rows"].values()) > 20
+
+
+def test_preview_reports_progress_up_to_done(corpus_db, db_path):
+    seen = []
+    export_preview.preview(db_path, export.ExportOptions(),
+                           progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and seen[0][0] == 0.0 and seen[-1] == (1.0, "done")
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -776,7 +852,7 @@ def test_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
 
 
 def test_a_failing_worker_is_a_clear_error(corpus_db, db_path, tmp_path):
-    worker = export._Worker(str(db_path), tmp_path, export.ExportOptions(), ["no-such-task"])
+    worker = export_worker.Worker(str(db_path), tmp_path, export.ExportOptions(), ["no-such-task"])
     worker.wait_ready()
     with pytest.raises(export.ExportError, match="the export worker failed: KeyError"):
         worker.result()
@@ -786,7 +862,7 @@ def test_a_failing_worker_is_a_clear_error(corpus_db, db_path, tmp_path):
 def test_a_worker_failing_at_start_is_a_clear_error(tmp_path):
     """A worker that exits before taking its snapshot (here: no database) is reported
     with its own message (it was "seek of closed file": its stderr closed first)."""
-    worker = export._Worker(str(tmp_path / "missing.db"), tmp_path, export.ExportOptions(),
+    worker = export_worker.Worker(str(tmp_path / "missing.db"), tmp_path, export.ExportOptions(),
                             ["jsonl"])
     with pytest.raises(export.ExportError, match="the export worker failed: .*missing.db"):
         worker.wait_ready()
@@ -799,6 +875,6 @@ def test_streaming_queries_never_sort(corpus_db):
     import db.export as qe
 
     plans = qe.raw_query_plans(corpus_db)
-    assert set(plans) == {"sentences", "raw_jsonl", "raw_csv"}
+    assert set(plans) == {"sentences", "gold_keys", "raw_jsonl", "raw_csv"}
     for name, lines in plans.items():
         assert lines and not any("TEMP B-TREE" in line for line in lines), (name, lines)

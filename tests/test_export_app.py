@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from labeling import annotate, export
+from labeling import annotate, export_options, export_zip
 from tests.conftest import ROOT
 from tests.test_export import FORMULAS, add_article, label, people
 
@@ -102,11 +102,11 @@ def test_the_command_shown_follows_the_options(labeled_db):
 
 
 def test_the_zip_the_download_builds(labeled_db, db_path):
-    """The page's download calls export.export_zip(path, options) with its own
+    """The page's download calls export_zip.export_zip(path, options) with its own
     connection; with the page's default options the zip holds every file."""
     at = open_export("rita")
     assert download_buttons(at)
-    data = export.export_zip(db_path, export.ExportOptions())
+    data = export_zip.export_zip(db_path, export_options.ExportOptions())
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == ZIP_MEMBERS
         rows = [json.loads(line) for line in zf.read("train.jsonl").decode().splitlines()]

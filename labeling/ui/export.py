@@ -3,7 +3,7 @@ first records and the dataset card, download everything as a zip."""
 
 import streamlit as st
 
-from labeling import export, gold, project
+from labeling import export_options, export_preview, export_zip, gold, project
 from labeling.ui import common
 
 person = common.require_role(st.session_state.get("person"))
@@ -26,8 +26,8 @@ split_spec = right.text_input(
     help="Three ratios summing to 1, whole articles per split; or 'none'.")
 seed = right.number_input("Seed", value=0, step=1, key="export_seed",
                           help="Seed of the article-to-split hash and of the bootstrap.")
-formats = st.multiselect("Formats", export.FORMATS, default=list(export.FORMATS),
-                         key="export_formats",
+formats = st.multiselect("Formats", export_options.FORMATS,
+                         default=list(export_options.FORMATS), key="export_formats",
                          help="jsonl / csv: the dataset; raw: every annotation.")
 include_context = st.checkbox("Include context (previous and next sentence)",
                               key="export_context")
@@ -35,11 +35,11 @@ csv_exact = st.checkbox("CSV exact (do not neutralise cells that start like a fo
                         key="export_csv_exact")
 
 try:
-    options = export.ExportOptions(
+    options = export_options.ExportOptions(
         formats=tuple(formats), gold_policy=policy, ratios=split_spec, seed=int(seed),
         min_annotators=int(min_annotators), include_context=include_context,
         csv_exact=csv_exact).validated()
-except export.OptionError as exc:
+except export_options.OptionError as exc:
     st.error(str(exc))
     st.stop()
 
@@ -48,7 +48,7 @@ st.code(options.command("export"), language=None, wrap_lines=True)
 if st.button("Preview", key="export_preview_button", type="primary"):
     with st.status("Building the preview…", expanded=True) as status:
         bar = st.progress(0.0)
-        result = export.preview(
+        result = export_preview.preview(
             path, options, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
         status.update(label="Preview ready", state="complete", expanded=False)
     st.session_state["export_preview"] = (options, result)
@@ -62,7 +62,7 @@ if stored is not None and stored[0] == options:
         col.metric(name, n)
     cols[-1].metric("left out", sum(summary["excluded"].values()))
     # st.dataframe shows cell text literally (article text is never markdown).
-    st.dataframe(export.preview_frame(result.rows), hide_index=True, width="stretch",
+    st.dataframe(export_preview.preview_frame(result.rows), hide_index=True, width="stretch",
                  key="export_rows")
     with st.expander("Dataset card (README.md)", expanded=True):
         st.markdown(result.card)  # our own markdown; names in it are escaped
@@ -73,6 +73,6 @@ elif stored is not None:
 # checks the role again then.
 st.download_button(
     "Download zip",
-    data=common.privileged_download(path, person, lambda: export.export_zip(path, options)),
+    data=common.privileged_download(path, person, lambda: export_zip.export_zip(path, options)),
     file_name="parley-export.zip", mime="application/zip", key="download_zip",
     on_click="ignore", icon="📦")

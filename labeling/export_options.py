@@ -1,0 +1,112 @@
+"""What an export is asked to make: its options, the shell command that makes the same
+export, the names of the files it writes, and its errors (pure).
+
+``ExportOptions`` is what the CLI, the Export page and the worker processes share: the
+page shows :meth:`ExportOptions.command`, a worker receives :func:`options_to_json`.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+
+from labeling import gold, splits
+
+FORMATS = ("jsonl", "csv", "raw")
+DEFAULT_BOOTSTRAP = 1000
+RAW_FILES = ("annotations.jsonl", "annotations.csv")
+CARD_FILE = "README.md"
+#: The list of the files an export wrote (name, bytes, sha256), written last. A new
+#: export into the same folder replaces or removes only the files listed there.
+MANIFEST_FILE = "parley-manifest.json"
+
+
+class ExportError(Exception):
+    """An export that cannot be made; the message says why and what to do."""
+
+
+class OptionError(ExportError, ValueError):
+    """Bad export options (format, policy, splits, min annotators)."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how. ``validated()`` checks every field (raises OptionError)."""
+
+    formats: tuple[str, ...] = FORMATS
+    gold_policy: str = gold.DEFAULT_POLICY
+    ratios: tuple[float, float, float] | None = splits.DEFAULT_RATIOS
+    seed: int = 0
+    min_annotators: int = 2
+    include_context: bool = False
+    csv_exact: bool = False
+    bootstrap: int = DEFAULT_BOOTSTRAP
+
+    def validated(self) -> ExportOptions:
+        """The same options, checked and normalised (formats in canonical order)."""
+        if self.gold_policy not in gold.POLICIES:
+            raise OptionError(f"unknown gold policy {self.gold_policy!r}; choose one of: "
+                              + ", ".join(gold.POLICIES))
+        try:
+            ratios = splits.parse(self.ratios)
+        except splits.SplitSpecError as exc:
+            raise OptionError(str(exc)) from None
+        if isinstance(self.min_annotators, bool) or int(self.min_annotators) < 1:
+            raise OptionError(f"min annotators must be at least 1, got {self.min_annotators}")
+        if self.bootstrap < 0:
+            raise OptionError("bootstrap must be >= 0")
+        return replace(self, formats=parse_formats(self.formats), ratios=ratios,
+                       seed=int(self.seed), min_annotators=int(self.min_annotators))
+
+    def command(self, out: str = "export") -> str:
+        """The ``python -m labeling export`` command that makes this export."""
+        parts = ["python -m labeling export", "--out", shlex.quote(out),
+                 "--format", ",".join(self.formats), "--gold", self.gold_policy,
+                 "--splits", splits.format_ratios(self.ratios), "--seed", str(self.seed),
+                 "--min-annotators", str(self.min_annotators)]
+        if self.include_context:
+            parts.append("--include-context")
+        if self.csv_exact:
+            parts.append("--csv-exact")
+        return " ".join(parts)
+
+
+def parse_formats(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """``"jsonl,csv"`` (or a sequence) -> ``("jsonl", "csv")`` in canonical order."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    chosen = {str(x).strip().lower() for x in items if str(x).strip()}
+    unknown = sorted(chosen - set(FORMATS))
+    if unknown:
+        raise OptionError(f"unknown format(s): {', '.join(unknown)}; "
+                          f"choose from {', '.join(FORMATS)}")
+    if not chosen:
+        raise OptionError(f"choose at least one format from {', '.join(FORMATS)}")
+    return tuple(f for f in FORMATS if f in chosen)
+
+
+def export_files(options: ExportOptions) -> list[str]:
+    """Names of the files an export with ``options`` writes, in the summary's order:
+    dataset files, raw annotations, the card, the manifest (always last)."""
+    names = splits.names(options.ratios)
+    files = [f"{n}.{ext}" for ext in ("jsonl", "csv") if ext in options.formats for n in names]
+    if "raw" in options.formats:
+        files += list(RAW_FILES)
+    return [*files, CARD_FILE, MANIFEST_FILE]
+
+
+def options_to_json(options: ExportOptions) -> str:
+    """The options as JSON (what a worker process receives)."""
+    d = asdict(options)
+    d["formats"] = list(d["formats"])
+    d["ratios"] = None if d["ratios"] is None else list(d["ratios"])
+    return json.dumps(d)
+
+
+def options_from_json(text: str) -> ExportOptions:
+    """The inverse of :func:`options_to_json`."""
+    d = json.loads(text)
+    d["formats"] = tuple(d["formats"])
+    d["ratios"] = None if d["ratios"] is None else tuple(d["ratios"])
+    return ExportOptions(**d).validated()
