@@ -1,4 +1,4 @@
-"""labeling/ingest.py: files -> articles and sentences (library level; CLI in test_cli.py)."""
+"""labeling/ingest/: files -> articles and sentences (library level; CLI in test_cli.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import db as store
 from labeling import ingest, project
+from labeling.ingest import parallel
 from labeling.ingest import FieldMap, IngestError, import_paths
 from tests.conftest import dump
 
@@ -579,7 +580,7 @@ def _sentence_table(path) -> list[tuple]:
         conn.close()
 
 
-def _import_into(path: Path, data: Path) -> ingest.ImportReport:
+def _import_into(path: Path, data: Path) -> ingest.ArticleImportReport:
     db = project.init(path, seed=False)
     try:
         return import_paths(db, [data])
@@ -592,14 +593,14 @@ def test_a_big_import_segmented_by_two_processes_equals_one(tmp_path, monkeypatc
     data = _synthetic_jsonl(tmp_path / "big.jsonl", 3_000)
     serial = _import_into(tmp_path / "serial.db", data)
     calls = []
-    real_ask = ingest._Segmenter._ask
-    monkeypatch.setattr(ingest._Segmenter, "_ask",
+    real_ask = parallel.Segmenter._ask
+    monkeypatch.setattr(parallel.Segmenter, "_ask",
                         lambda self, texts: calls.append(len(texts)) or real_ask(self, texts))
-    monkeypatch.setattr(ingest, "PARALLEL_MIN_CHARS", 1_000)
-    monkeypatch.setattr(ingest, "_CHUNK_CHARS", 20_000)
-    parallel = _import_into(tmp_path / "parallel.db", data)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_CHARS", 1_000)
+    monkeypatch.setattr(parallel, "_CHUNK_CHARS", 20_000)
+    two = _import_into(tmp_path / "parallel.db", data)
     assert calls, "the helper process was not used"
-    assert parallel.as_dict() == serial.as_dict()
+    assert two.as_dict() == serial.as_dict()
     assert serial.sentences_added > 2_900
     assert _sentence_table(tmp_path / "parallel.db") == _sentence_table(tmp_path / "serial.db")
 
@@ -607,9 +608,9 @@ def test_a_big_import_segmented_by_two_processes_equals_one(tmp_path, monkeypatc
 def test_a_helper_that_dies_changes_nothing(tmp_path, monkeypatch):
     data = _synthetic_jsonl(tmp_path / "big.jsonl", 1_500)
     serial = _import_into(tmp_path / "serial.db", data)
-    monkeypatch.setattr(ingest, "_HELPER", "import sys; sys.exit(3)")
-    monkeypatch.setattr(ingest, "PARALLEL_MIN_CHARS", 1_000)
-    monkeypatch.setattr(ingest, "_CHUNK_CHARS", 20_000)
+    monkeypatch.setattr(parallel, "_HELPER_ARGS", ("-c", "import sys; sys.exit(3)"))
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_CHARS", 1_000)
+    monkeypatch.setattr(parallel, "_CHUNK_CHARS", 20_000)
     broken = _import_into(tmp_path / "broken.db", data)
     assert broken.as_dict() == serial.as_dict()
     assert _sentence_table(tmp_path / "broken.db") == _sentence_table(tmp_path / "serial.db")
@@ -618,10 +619,10 @@ def test_a_helper_that_dies_changes_nothing(tmp_path, monkeypatch):
 def test_a_helper_that_hangs_is_killed_and_replaced(tmp_path, monkeypatch):
     data = _synthetic_jsonl(tmp_path / "big.jsonl", 1_500)
     serial = _import_into(tmp_path / "serial.db", data)
-    monkeypatch.setattr(ingest, "_HELPER", "import time; time.sleep(600)")
-    monkeypatch.setattr(ingest, "_HELPER_TIMEOUT_S", 1.0)
-    monkeypatch.setattr(ingest, "PARALLEL_MIN_CHARS", 1_000)
-    monkeypatch.setattr(ingest, "_CHUNK_CHARS", 20_000)
+    monkeypatch.setattr(parallel, "_HELPER_ARGS", ("-c", "import time; time.sleep(600)"))
+    monkeypatch.setattr(parallel, "_HELPER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_CHARS", 1_000)
+    monkeypatch.setattr(parallel, "_CHUNK_CHARS", 20_000)
     hung = _import_into(tmp_path / "hung.db", data)
     assert hung.as_dict() == serial.as_dict()
     assert _sentence_table(tmp_path / "hung.db") == _sentence_table(tmp_path / "serial.db")

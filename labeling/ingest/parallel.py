@@ -1,0 +1,193 @@
+"""Segmenting many texts on two cores: the helper process of a big import.
+
+The import is CPU-bound and segmenting is a third of it. For big inputs a helper
+process (``python -m labeling.segment_helper``, fed by a thread here) segments chunks of
+texts ahead of the consumer, which takes the next chunk itself whenever the helper has
+not started it, so neither side waits for long.
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: its workers start through
+``multiprocessing`` (spawn or forkserver), which re-runs the parent's ``__main__`` in
+the worker, and while Streamlit runs a page ``sys.modules["__main__"]`` is that page's
+script: an import from the Import page would run ``app.py`` again inside the worker. A
+plain subprocess of ``python -m`` runs only the helper module.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from labeling import segment
+
+# Below this many characters (about 12,000 sentences) one process segments everything:
+# starting a helper process costs more than it saves.
+PARALLEL_MIN_CHARS = 2_000_000
+_CHUNK_CHARS = 200_000  # work unit handed out to either process (~1,200 sentences)
+_HELPER_TIMEOUT_S = 60.0  # a chunk takes a fraction of a second; past this the helper hung
+_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding ``labeling``
+_HELPER_ARGS = ("-m", "labeling.segment_helper")
+
+
+class Segmenter:
+    """``segment.segment`` over many texts, on two cores when the work is large.
+
+    Results are identical to segmenting
+    in-process (the same function, in order); if the helper cannot start, dies or
+    hangs, this process does its chunks. Spans are ``(start, end, kind)`` tuples.
+    """
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._failed = (os.cpu_count() or 1) < 2
+
+    def warm_up(self) -> None:
+        """Start the helper now (it takes a moment to import sentencex)."""
+        if self._proc is None and not self._failed:
+            try:
+                # cwd: ``-m`` looks for the module there first
+                self._proc = subprocess.Popen(
+                    [sys.executable, *_HELPER_ARGS], cwd=_ROOT, stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            except OSError:
+                self._failed = True
+
+    def warm_up_for(self, path: Path) -> None:
+        """Start the helper now if ``path`` is big enough to need it: it then starts
+        while the file is read."""
+        try:
+            if path.stat().st_size >= PARALLEL_MIN_CHARS:
+                self.warm_up()
+        except OSError:
+            pass  # the reader reports it
+
+    def spans(self, texts: list[str]) -> Iterator[list[tuple[int, int, str]]]:
+        """Spans of every text, in order: computed now for a small input, else streamed."""
+        if sum(map(len, texts)) >= PARALLEL_MIN_CHARS:
+            self.warm_up()
+            if self._proc is not None and not self._failed:
+                return self._stream(texts)
+        return iter([_local_spans(t) for t in texts])
+
+    def _stream(self, texts: list[str]) -> Iterator[list[tuple[int, int, str]]]:
+        chunks = _chunks(texts, _CHUNK_CHARS)
+        state = ["todo"] * len(chunks)  # todo -> helper | here -> done (helper: back to todo
+        #                                 if it fails)
+        results: list[list | None] = [None] * len(chunks)
+        cond = threading.Condition()
+
+        def feed_helper() -> None:
+            k = 0
+            while True:
+                with cond:
+                    while k < len(chunks) and state[k] != "todo":
+                        k += 1
+                    if k == len(chunks) or self._failed:
+                        return
+                    state[k] = "helper"
+                i, j = chunks[k]
+                try:
+                    spans = self._ask(texts[i:j])
+                except Exception:  # noqa: BLE001 - any failure: the consumer redoes it
+                    with cond:
+                        self._failed = True
+                        state[k] = "todo"
+                        cond.notify_all()
+                    return
+                with cond:
+                    results[k], state[k] = spans, "done"
+                    cond.notify_all()
+
+        feeder = threading.Thread(target=feed_helper, name="parley-segment-feeder",
+                                  daemon=True)
+        feeder.start()
+        try:
+            for k in range(len(chunks)):
+                waited = 0.0
+                while True:
+                    with cond:
+                        if state[k] == "done":
+                            break
+                        if state[k] == "todo":
+                            job: int | None = k
+                        else:  # the helper is on it: do a later chunk meanwhile, or wait
+                            job = next((m for m in range(k + 1, len(chunks))
+                                        if state[m] == "todo"), None)
+                            if job is None:
+                                if not cond.wait(timeout=1.0):
+                                    waited += 1.0
+                                    if waited >= _HELPER_TIMEOUT_S:
+                                        self._kill()  # its read fails: the chunk is "todo"
+                                continue
+                        state[job] = "here"
+                    i, j = chunks[job]
+                    spans = [_local_spans(t) for t in texts[i:j]]
+                    with cond:
+                        results[job], state[job] = spans, "done"
+                chunk, results[k] = results[k], None
+                yield from chunk  # type: ignore[union-attr]
+        finally:
+            with cond:  # stop the feeder claiming more (e.g. the insert failed)
+                for k, st in enumerate(state):
+                    if st == "todo":
+                        state[k] = "here"
+            feeder.join(timeout=_HELPER_TIMEOUT_S)
+            if feeder.is_alive():
+                self._kill()
+                feeder.join()
+
+    def _ask(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        pickle.dump(texts, proc.stdin, protocol=5)
+        proc.stdin.flush()
+        counts, starts, ends, codes, kinds = pickle.load(proc.stdout)
+        if len(counts) != len(texts):
+            raise RuntimeError("segment helper answered for the wrong texts")
+        rows = list(zip(starts.tolist(), ends.tolist(), [kinds[c] for c in codes],
+                        strict=True))
+        result, at = [], 0
+        for n in counts:
+            result.append(rows[at:at + n])
+            at += n
+        return result
+
+    def _kill(self) -> None:
+        self._failed = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+
+    def close(self) -> None:
+        """Stop the helper (end of input, then a kill if it does not exit)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            proc.kill()
+            proc.wait()
+        finally:
+            proc.stdout.close()  # type: ignore[union-attr]
+
+
+def _local_spans(text: str) -> list[tuple[int, int, str]]:
+    return [(sp.start, sp.end, sp.kind) for sp in segment.segment(text)]
+
+
+def _chunks(texts: list[str], size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` index ranges of about ``size`` characters each."""
+    ranges, start, chars = [], 0, 0
+    for i, text in enumerate(texts):
+        chars += len(text)
+        if chars >= size:
+            ranges.append((start, i + 1))
+            start, chars = i + 1, 0
+    if start < len(texts):
+        ranges.append((start, len(texts)))
+    return ranges
