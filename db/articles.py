@@ -176,16 +176,6 @@ def external_ids(db: sqlite_utils.Database, limit: int) -> list[str]:
                                      [limit])]
 
 
-def count_articles(db: sqlite_utils.Database) -> int:
-    return db.execute("SELECT count(*) FROM articles").fetchone()[0]
-
-
-def get_article(db: sqlite_utils.Database, article_id: int) -> dict | None:
-    """One article row (with its text) by internal id."""
-    rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
-    return rows[0] if rows else None
-
-
 def iter_sentences(db: sqlite_utils.Database, external_id: str | None = None) -> Iterator[dict]:
     """Sentences of one article (by external id) or of all, in article order.
 

@@ -137,19 +137,6 @@ def insert_annotator(conn: sqlite3.Connection, name: str, role: str,
         return annotators.get(conn, name)["id"]
 
 
-def update_annotator(conn: sqlite3.Connection, name: str, *, role: str | None = None,
-                     password_hash: str | None = None) -> None:
-    """Change an existing annotator's role and/or password hash (found up to case)."""
-    row = annotators.get(conn, name)
-    if row is not None:
-        annotators.update(conn, row["id"], role=role, password_hash=password_hash)
-
-
-def list_annotators(db: sqlite_utils.Database) -> list[dict]:
-    """All annotators with their label counts (no password hashes)."""
-    return annotators.list_all(db)
-
-
 # ----------------------------------------------------------------------------- routing
 
 
@@ -190,11 +177,6 @@ def take_lease(conn: sqlite3.Connection, annotator_id: int, sentence_id: int,
 def release_lease(conn: sqlite3.Connection, annotator_id: int, sentence_id: int) -> None:
     """Drop the annotator's lease on a sentence (after they acted on it)."""
     conn.execute(_RELEASE_SQL, {"me": annotator_id, "sid": sentence_id})
-
-
-def purge_expired_leases(conn: sqlite3.Connection, now: float) -> int:
-    """Delete leases that have expired; returns how many."""
-    return conn.execute("DELETE FROM assignments WHERE expires_at <= ?", [now]).rowcount
 
 
 def seats(conn: sqlite3.Connection, sentence_id: int, annotator_id: int,

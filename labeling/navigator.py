@@ -33,11 +33,6 @@ class Navigator:
     def can_go_back(self) -> bool:
         return bool(self.history) and self.pos != 0
 
-    def show(self, sentence_id: int | None, now: float) -> None:
-        """Show ``sentence_id`` (None: nothing left); the clock for duration_ms restarts."""
-        self.current = sentence_id
-        self.shown_at = now
-
     def is_stale(self, sentence_id: int | None) -> bool:
         """A press rendered for another sentence than the one shown now (dropped)."""
         return sentence_id != self.current

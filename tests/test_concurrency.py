@@ -43,9 +43,11 @@ class Outcome:
 
 
 def annotate_for(path: str, name: str, seconds: float, seed: int,
-                 think: float = 0.0) -> Outcome:
+                 think: float = 0.0, ready: threading.Barrier | None = None) -> Outcome:
     """Label until time is up or nothing is left, as one person with one connection.
-    ``think``: the longest pause between getting a sentence and saving it."""
+    ``think``: the longest pause between getting a sentence and saving it. ``ready``:
+    waited on once connected and signed in, so that on a loaded machine the first
+    threads do not finish the work before the last ones have even connected."""
     out = Outcome(name)
     rng = random.Random(seed)
     try:
@@ -56,6 +58,8 @@ def annotate_for(path: str, name: str, seconds: float, seed: int,
     try:
         cfg = project.load_config(db)
         me = annotate.ensure_annotator(db, name, cfg)["id"]
+        if ready is not None:
+            ready.wait(timeout=120)  # a thread that failed to connect breaks it: reported
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             item = annotate.next_item(db, me, cfg)
@@ -143,8 +147,8 @@ def _run_threads(path: Path, seconds: float, think: float = 0.0,
     finished = threading.Event()
 
     def one(i: int) -> None:
-        start.wait()
-        outcomes[i] = annotate_for(str(path), f"person{i:02d}", seconds, seed=i, think=think)
+        outcomes[i] = annotate_for(str(path), f"person{i:02d}", seconds, seed=i, think=think,
+                                   ready=start)
 
     def checker() -> None:
         start.wait()
@@ -168,7 +172,9 @@ def test_twenty_threads(tmp_path, overlap):
     path = tmp_path / "team.db"
     _seed_project(path, tmp_path, overlap=overlap)
     checks: list[ops.CheckReport] = []
-    stats = _verify(path, _run_threads(path, SECONDS, checks=checks))
+    # a pause of up to 2 ms between getting and saving a sentence: without it, on a loaded
+    # machine a few threads could do all the work before the others are scheduled
+    stats = _verify(path, _run_threads(path, SECONDS, think=0.002, checks=checks))
     assert stats["labels"] > 0
     # `check` on the live project: one snapshot per run, so never a false alarm
     assert checks and all(r.ok for r in checks), [str(p) for r in checks for p in r.problems]
