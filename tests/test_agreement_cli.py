@@ -12,11 +12,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import db.articles as qa
 from labeling import agreement, annotate, project, reliability, routing
-from labeling.cli import cli
+from tests.cli_helpers import run_db
 
 SEED_ID = "000_0a083b07f5e0d51c"
 KEYS = ["units", "pairable_units", "annotators", "labels", "percent_agreement",
@@ -36,8 +35,7 @@ KRIPPENDORFF_2011 = {
 def run(db_path, *args):
     # The in-process cache would hide a recomputation: every CLI call starts cold.
     reliability.clear_cache()
-    return CliRunner().invoke(cli, ["--db", str(db_path), *map(str, args)],
-                              catch_exceptions=False)
+    return run_db(db_path, *args)
 
 
 def strict_json(text: str):

@@ -6,17 +6,12 @@ import json
 import subprocess
 import sys
 
-import click
 import pytest
-from click.testing import CliRunner
 
 from labeling import annotate, project
 from labeling.cli import cli
+from tests.cli_helpers import run, walk_commands
 from tests.conftest import ROOT
-
-
-def run(*args: str, input: str | None = None, env: dict | None = None):
-    return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
 
 
 def listed(db_path) -> list[dict]:
@@ -140,14 +135,7 @@ def test_the_module_entry_point_runs_the_commands(db_path):
     assert r.returncode == 1 and "already exists" in r.stderr and "Traceback" not in r.stderr
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
-    for name, cmd in group.commands.items():
-        yield prefix + (name,), cmd
-        if isinstance(cmd, click.Group):
-            yield from _commands(cmd, prefix + (name,))
-
-
-MINE = [path for path, _ in _commands(cli) if path[0] in ("config", "annotator")]
+MINE = [path for path, _ in walk_commands(cli) if path[0] in ("config", "annotator")]
 
 
 def test_my_commands_are_all_listed():

@@ -15,7 +15,6 @@ import secrets
 
 import pytest
 import streamlit as st
-from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 import db as store
@@ -23,8 +22,8 @@ import db.annotators as qa
 from db import migrations
 from labeling import annotate, annotations_io, ingest, ops, project, reliability, review
 from labeling.safe_markdown import literal
-from labeling.cli import cli
 from labeling.ui import common
+from tests.cli_helpers import run, run_db
 from tests.conftest import ROOT, dump
 
 REVIEW, EXPORT, DATA = "labeling/ui/review.py", "labeling/ui/export.py", "labeling/ui/data.py"
@@ -38,10 +37,6 @@ pytestmark = pytest.mark.usefixtures("fresh_caches")
 @pytest.fixture
 def cfg(project_db):
     return project.load_config(project_db)
-
-
-def run(*args: str, env: dict | None = None):
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 def people(db) -> list[tuple]:
@@ -564,8 +559,7 @@ def test_import_counts_case_variants_of_a_new_name_as_one_person(project_db, tmp
     path.write_text("sentence_id,annotator,label\n"
                     "000_0a083b07f5e0d51c:1,Bob,demand\n"
                     "000_0a083b07f5e0d51c:0,BOB,warning\n", encoding="utf-8")
-    r = CliRunner().invoke(cli, ["--db", str(project_db._parley_path), "import-annotations",
-                                 str(path), "--json"])
+    r = run_db(project_db._parley_path, "import-annotations", path, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["annotators_created"] == 1
     assert [p["name"] for p in annotate.list_annotators(project_db)] == ["Bob"]

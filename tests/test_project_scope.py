@@ -13,11 +13,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 from labeling import annotate, project
-from labeling.cli import cli
+from tests.cli_helpers import ok, one_line_error, run
 from tests.conftest import ROOT, dump
 
 DEMO = project.DEMO_ID
@@ -25,24 +24,6 @@ CORPUS = [{"id": "geneva-1", "title": "Talks resume",
            "text": "Talks resume\n\nThe envoys met on Monday. They demanded a ceasefire."},
           {"id": "geneva-2", "title": "Talks end",
            "text": "Talks end\n\nThe talks ended without any agreement."}]
-
-
-def run(*args, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-def ok(*args):
-    r = run(*args)
-    assert r.exit_code == 0, r.output
-    return r
-
-
-def one_line_error(r) -> str:
-    assert r.exit_code == 1, r.output
-    assert "Traceback" not in r.output
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    return lines[0]
 
 
 def article_ids(path: Path) -> list[str]:
@@ -260,7 +241,7 @@ def test_unexpected_errors_are_one_line_with_a_debug_hint(tmp_path, monkeypatch)
     line = one_line_error(run("--db", db, "article", "list"))
     assert line == ("Error: unexpected ZeroDivisionError: something nobody foresaw over two "
                     "lines (rerun with --debug for the traceback)")
-    r = run("--db", db, "--debug", "article", "list")
+    r = run("--db", db, "--debug", "article", "list", catch_exceptions=True)
     assert isinstance(r.exception, ZeroDivisionError)
 
 
