@@ -1,34 +1,29 @@
-"""Review queries: the annotations behind the disagreement queue, one sentence's
-annotations for adjudication, flagged annotations, and the adjudication write.
+"""Review queries: the incremental reads of the label read model, one sentence's
+annotations for adjudication, gold, and the adjudication write.
 
-The queue itself (unit agreement, order, filters) is computed in NumPy by
-``labeling.review`` from the rows these functions return: built once from
-:func:`queue_row_chunks` (one pass over the annotations), then refreshed from
-:func:`changed_sentences` (sentences with events since the last refresh) and
-:func:`queue_rows` for those only, so a decision costs a few index probes, not a scan.
+The label matrix (``labeling.label_matrix``) is read in full once by
+``db.agreement_data.labeled_cells``, then refreshed from :func:`changed_sentences`
+(sentences with events since the last refresh) and :func:`queue_rows` for those only,
+so a decision costs a few index probes, not a scan.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
-import numpy as np
 import sqlite_utils
 
-import db.labels as q
+import db.labels as labels_db
 
 Conn = sqlite3.Connection | sqlite_utils.Database
 
-# Every annotation the review page may need: labeled ones (unit agreement) and flagged
-# ones (the flagged list), in primary-key order (sentence, annotator): one pass over the
-# annotations table with no sort and no per-row lookup. Which sentences are queued
-# (two or more labels, no adjudicated gold) is worked out from these rows and
-# :func:`adjudicated_sentences` in NumPy.
+# The annotations the label matrix holds: labeled ones (unit agreement, the report) and
+# flagged ones (the flagged list), in primary-key order (sentence, annotator).
 _ROWS_SQL = ("SELECT sentence_id, annotator_id, "
              "CASE WHEN status = 'labeled' THEN labels END, flagged FROM annotations "
-             "WHERE {ids} (status = 'labeled' OR flagged = 1) "
+             "WHERE sentence_id IN ({marks}) AND (status = 'labeled' OR flagged = 1) "
              "ORDER BY sentence_id, annotator_id")
 _CHANGED_SQL = "SELECT DISTINCT sentence_id FROM events WHERE id > :after AND id <= :upto"
 _IN_CHUNK = 500  # stays far below SQLite's bound-parameter limit
@@ -50,81 +45,12 @@ def _in_chunks(db: Conn, sql: str, ids: Iterable[int]) -> list[tuple]:
 # ----------------------------------------------------------------------------- the queue
 
 
-def queue_row_chunks(db: Conn, size: int = 250_000) -> Iterator[list[tuple]]:
-    """``(sentence_id, annotator_id, labels JSON | None, flagged)`` of every labeled or
-    flagged annotation, ordered by sentence then annotator, ``size`` rows at a time
-    (bounded memory at millions of rows; a sentence may straddle two chunks).
-    ``labels`` is None for a flagged skip."""
-    cur = _raw(db).execute(_ROWS_SQL.format(ids=""))
-    while rows := cur.fetchmany(size):
-        yield rows
-
-
-# The fast full scan: each annotation packed into one integer and a range of sentences
-# concatenated into one string, which NumPy parses in C, so that three million rows
-# never become three million Python tuples (3x less CPU, measured). Label sets are
-# encoded in SQL with a CASE over the label texts the caller already knows (code i+1
-# for known[i]; 0 = unknown text; ``NOT_LABELED`` for a flagged skip).
-PACK_SENTENCE_BITS = 40   # sentence ids < 2**40
-PACK_ANNOTATOR_BITS = 14  # annotator ids < 2**14
-PACK_CODE_BITS = 8
-NOT_LABELED = (1 << PACK_CODE_BITS) - 1
-MAX_KNOWN = NOT_LABELED - 1
-_PACKED_SQL = (
-    "SELECT group_concat((sentence_id << {shift_sid}) | (annotator_id << {shift_ann}) "
-    "| ((CASE WHEN status = 'labeled' THEN {case} ELSE {not_labeled} END) << 1) | flagged) "
-    "FROM annotations WHERE sentence_id > ? AND sentence_id <= ? "
-    "AND (status = 'labeled' OR flagged = 1)")
-
-
-def packing_fits(db: Conn) -> bool:
-    """Whether every sentence and annotator id fits :func:`packed_annotations`."""
-    conn = _raw(db)
-    s = conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
-    a = conn.execute("SELECT coalesce(max(id), 0) FROM annotators").fetchone()[0]
-    return s < 1 << PACK_SENTENCE_BITS and a < 1 << PACK_ANNOTATOR_BITS
-
-
-def max_sentence_id(db: Conn) -> int:
-    """The highest sentence id (0 without sentences)."""
-    return int(_raw(db).execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0])
-
-
-def packed_annotations(db: Conn, lo: int, hi: int, known: Sequence[str]) -> np.ndarray:
-    """Every labeled or flagged annotation of the sentences ``lo < id <= hi`` as int64
-    ``sentence_id << 23 | annotator_id << 9 | code << 1 | flagged``, where ``code`` is
-    ``i + 1`` for a labels JSON equal to ``known[i]``, 0 for any other labels and
-    ``NOT_LABELED`` for a flagged skip. Sorted (by sentence, then annotator)."""
-    if len(known) > MAX_KNOWN:
-        raise ValueError(f"at most {MAX_KNOWN} known label texts")
-    case = ("CASE labels " + " ".join(f"WHEN ? THEN {i + 1}" for i in range(len(known)))
-            + " ELSE 0 END") if known else "0"
-    sql = _PACKED_SQL.format(
-        shift_sid=PACK_ANNOTATOR_BITS + PACK_CODE_BITS + 1, shift_ann=PACK_CODE_BITS + 1,
-        case=case, not_labeled=NOT_LABELED)
-    text = _raw(db).execute(sql, [*known, lo, hi]).fetchone()[0]
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    packed = np.fromstring(text, dtype=np.int64, sep=",")
-    if packed.size > 1 and not (packed[1:] >= packed[:-1]).all():
-        packed.sort()  # group_concat's order is the scan's, which SQLite does not promise
-    return packed
-
-
-def unknown_label_texts(db: Conn, lo: int, hi: int, known: Sequence[str]) -> list[str]:
-    """Distinct labels JSON of labeled annotations of sentences ``lo < id <= hi`` that
-    are not in ``known``."""
-    marks = ",".join("?" * len(known))
-    not_in = f"AND labels NOT IN ({marks})" if known else ""
-    return [r[0] for r in _raw(db).execute(
-        "SELECT DISTINCT labels FROM annotations WHERE sentence_id > ? AND sentence_id <= ? "
-        f"AND status = 'labeled' {not_in}", [lo, hi, *known])]
-
-
 def queue_rows(db: Conn, sentence_ids: Iterable[int]) -> list[tuple]:
-    """The rows of :func:`queue_row_chunks` for the given sentences only (same order)."""
+    """``(sentence_id, annotator_id, labels JSON | None, flagged)`` of every labeled or
+    flagged annotation of the given sentences, by sentence then annotator (``labels``
+    is None for a flagged skip)."""
     ids = sorted(set(sentence_ids))
-    rows = _in_chunks(db, _ROWS_SQL.format(ids="sentence_id IN ({marks}) AND"), ids)
+    rows = _in_chunks(db, _ROWS_SQL, ids)
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
@@ -253,10 +179,10 @@ def record_adjudication(conn: sqlite3.Connection, *, sentence_id: int, reviewer_
                         guidelines_version: str | None, source: str, now: str) -> int:
     """Append the ``adjudicate`` event and make its labels the sentence's gold (source
     ``adjudicated``). Call inside ``write_transaction``; returns the event id."""
-    event_id = q.insert_event(conn, action="adjudicate", sentence_id=sentence_id,
+    event_id = labels_db.insert_event(conn, action="adjudicate", sentence_id=sentence_id,
                               annotator_id=reviewer_id, labels=list(labels), note=rationale,
                               duration_ms=None, guidelines_version=guidelines_version,
                               source=source, created_at=now)
-    q.set_gold(conn, sentence_id=sentence_id, labels=labels, source="adjudicated",
+    labels_db.set_gold(conn, sentence_id=sentence_id, labels=labels, source="adjudicated",
                reviewer_id=reviewer_id, rationale=rationale, event_id=event_id, now=now)
     return event_id

@@ -5,118 +5,84 @@
 Units are sentences, keyed by their database id (``LabelTable.unit_ids``), never by
 text; only ``labeled`` annotations count (skips do not). Annotator columns are names.
 
-Every result is cached per database and :func:`db.labels.data_version` (last event id,
-sentence high-water mark) plus the project's label list, so a page rerun after no change
-costs two rowid lookups, and any label, skip, undo, adjudication or import (each appends
-an event) invalidates it. The cache holds a few projects at most (bounded LRU).
+Every result is derived from the label read model (:mod:`labeling.label_matrix`: one
+matrix per database, refreshed incrementally from the event log) and cached with it per
+data version and the project's label list, so a page rerun after no change costs three
+rowid lookups, and a label, skip, undo, adjudication or import (each appends an event)
+re-reads only the sentences it touched before the table is derived again.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlite_utils
 
-import db.agreement_data as qa
-import db.labels as ql
-from labeling import agreement, project
+import db.agreement_data as agreement_data
+from labeling import agreement, label_matrix, project
 from labeling.agreement import LabelTable
 from labeling.config import ProjectConfig
 
-_CACHE_SIZE = 4
-_cache: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
-_lock = threading.RLock()
-
-
 # ----------------------------------------------------------------------------- cache
-
-
-def _db_identity(db: sqlite_utils.Database) -> Hashable:
-    path = getattr(db, "_parley_path", None)
-    if path and path != ":memory:":
-        return str(Path(path).resolve())
-    return ("memory", id(db.conn))
 
 
 def _config_key(cfg: ProjectConfig) -> Hashable:
     return (tuple(cfg.label_names), bool(cfg.multi_label))
 
 
-def _entry(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict[str, Any]:
-    """The cache entry of this database at its current data version (created if new)."""
-    key = (_db_identity(db), ql.data_version(db), _config_key(cfg))
-    with _lock:
-        entry = _cache.get(key)
-        if entry is None:
-            # A new version of the same database replaces the old entry.
-            ident = key[0]
-            for old in [k for k in _cache if k[0] == ident]:
-                del _cache[old]
-            entry = _cache[key] = {"lock": threading.RLock()}
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
-        else:
-            _cache.move_to_end(key)
-    return entry
-
-
 def _cached(db: sqlite_utils.Database, name: Hashable, build: Callable[[ProjectConfig], Any],
             cfg: ProjectConfig | None = None) -> Any:
+    """``build(cfg)`` computed once per data version of the label matrix and config (the
+    matrix's lock: two sessions asking at once compute once)."""
     cfg = cfg or project.load_config(db)
-    entry = _entry(db, cfg)
-    with entry["lock"]:  # two sessions asking at once compute once
-        if name not in entry:
-            entry[name] = build(cfg)
-        return entry[name]
+    matrix = label_matrix.matrix(db)
+    with matrix.lock:
+        return matrix.cached(("reliability", _config_key(cfg), name), lambda: build(cfg))
 
 
 def clear_cache() -> None:
-    """Forget every cached table and report (tests, benchmarks)."""
-    with _lock:
-        _cache.clear()
+    """Forget every cached table and report (tests, benchmarks): the label matrix cache,
+    shared with :func:`labeling.review.clear_cache`."""
+    label_matrix.clear_cache()
 
 
 # ----------------------------------------------------------------------------- the table
 
 
-def _label_json(name: str) -> str:
-    # The exact string db.labels writes for a one-label annotation.
-    return json.dumps([name], ensure_ascii=False)
-
-
 def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
     names = cfg.label_names
-    cells = qa.labeled_cells(db, [_label_json(n) for n in names])
-    decoded = [json.loads(s) if s else [] for s in cells.label_json]
-    multi = cfg.multi_label or any(len(set(v)) > 1 for v in decoded)
+    matrix = label_matrix.matrix(db)
+    with matrix.lock:
+        sids, aids, codes = matrix.labeled()
+        sets = list(matrix.sets)
+    used = np.flatnonzero(np.bincount(codes, minlength=len(sets))).tolist() if codes.size \
+        else []
+    multi = cfg.multi_label or any(len(sets[i]) > 1 for i in used)
     if multi:
         # Each distinct label *set* is a category; '["b","a"]' and '["a","b"]' are one.
-        sets = [frozenset(v) for v in decoded]
+        frozen = [frozenset(v) for v in sets]
         rank = {n: i for i, n in enumerate(names)}
-        used = set(np.flatnonzero(np.bincount(cells.codes[cells.codes >= 0])).tolist())
-        distinct = {sets[i] for i in used if sets[i]}
+        distinct = {frozen[i] for i in used if frozen[i]}
         categories: list = sorted(distinct, key=lambda s: (
             len(s), sorted((rank.get(x, len(rank)), x) for x in s)))
         index = {c: i for i, c in enumerate(categories)}
-        remap = [index.get(s, -1) if s else -1 for s in sets]
+        remap = [index.get(s, -1) if s else -1 for s in frozen]
     else:
         # Project labels first (used or not: AC1 counts them), then stray labels sorted.
-        single = [v[0] if v else None for v in decoded]
-        extra = sorted({x for x in single if x is not None and x not in set(names)})
+        single = [v[0] if v else None for v in sets]
+        known = set(names)
+        extra = sorted({single[i] for i in used if single[i] is not None
+                        and single[i] not in known})
         categories = list(names) + extra
         index = {c: i for i, c in enumerate(categories)}
-        remap = [index[x] if x is not None else -1 for x in single]
+        remap = [index.get(x, -1) if x is not None else -1 for x in single]
     # Trailing slot: code -1 (no label) stays -1. int16 keeps the per-cell copy small.
     remap_arr = np.array(remap + [-1], dtype=np.int16 if len(categories) < 2**15 else np.int64)
-    cat = remap_arr[cells.codes]
-    sids, aids = cells.sentence_ids, cells.annotator_ids
+    cat = remap_arr[codes]
     keep = cat >= 0
     if not keep.all():  # empty label lists are not cells
         sids, aids, cat = sids[keep], aids[keep], cat[keep]
@@ -131,7 +97,7 @@ def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
     unit_index -= 1
     del starts
     # Annotator columns: only people with a label, sorted by name.
-    id_to_name = qa.annotator_names(db)
+    id_to_name = agreement_data.annotator_names(db)
     if aids.size and int(aids.max()) < 2**20:  # ids are small ints: count, no sort
         present = np.flatnonzero(np.bincount(aids))
     else:
@@ -226,8 +192,8 @@ def _build_annotator_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> pd.
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = per_label / items[:, None]
 
-    id_to_name = qa.annotator_names(db)
-    aids, dur = qa.labeled_durations(db)
+    id_to_name = agreement_data.annotator_names(db)
+    aids, dur = agreement_data.labeled_durations(db)
     # One masked median per annotator: a few MB at a time, where a groupby over 3M
     # durations would build ~70 MB of sort buffers on the server.
     median = {}
@@ -276,7 +242,7 @@ def pair_confusion(db: sqlite_utils.Database, a: str, b: str) -> pd.DataFrame:
 
 def gold_map(db: sqlite_utils.Database) -> dict[int, tuple[str, ...]]:
     """``{sentence id: gold labels}`` of every sentence with a gold label (any source)."""
-    return {sid: tuple(json.loads(labels)) for sid, (labels, _src) in qa.gold_labels(db).items()}
+    return {sid: tuple(json.loads(labels)) for sid, (labels, _src) in agreement_data.gold_labels(db).items()}
 
 
 def confusion_vs_gold(db: sqlite_utils.Database, annotator: str) -> pd.DataFrame:

@@ -10,8 +10,7 @@ import random
 import numpy as np
 import pytest
 
-import db.labels as ql
-import db.review as qr
+import db.labels as labels_db
 from db import write_transaction
 from labeling import agreement, annotate, ingest, project, review
 from labeling.agreement import frames as agreement_frames
@@ -36,7 +35,7 @@ def people(project_db):
     ids = {n: annotate.add_annotator(project_db, n)["id"] for n in ("ann", "bob", "cat")}
     ids["rita"] = annotate.add_annotator(project_db, "rita", "reviewer", "rita-pw")["id"]
     with write_transaction(project_db) as conn:
-        ql.set_targets(conn, 3)
+        labels_db.set_targets(conn, 3)
     return ids
 
 
@@ -129,7 +128,7 @@ def test_queue_filters(project_db, cfg, people, tmp_path):
         "SELECT a.external_id FROM articles a JOIN sentences s ON s.article_id = a.id "
         "WHERE s.id = ?", [other[0]]).fetchone()[0]
     with write_transaction(project_db) as conn:
-        ql.set_targets(conn, 3)
+        labels_db.set_targets(conn, 3)
     label(project_db, cfg, people, other[0], ann="demand", cat="warning")
 
     assert queue_ids(project_db) == [s[0], s[1], s[2], other[0]]
@@ -241,10 +240,10 @@ def test_unanimous_gold_is_automatic_and_never_replaces_an_adjudication(project_
 def test_ties_stay_unresolved(project_db, cfg, people):
     s = content(project_db)
     with write_transaction(project_db) as conn:
-        ql.set_targets(conn, 2)
+        labels_db.set_targets(conn, 2)
     label(project_db, cfg, people, s[0], ann="demand", bob="warning")  # 1:1 tie, complete
     with write_transaction(project_db) as conn:
-        ql.set_targets(conn, 4)
+        labels_db.set_targets(conn, 4)
     label(project_db, cfg, people, s[1], ann="demand", bob="demand", cat="warning")
     annotate.save(project_db, people["rita"], s[1], cfg, labels=["warning"])  # 2:2 tie
     for sid in s[:2]:
@@ -295,7 +294,7 @@ def test_incremental_refresh_equals_a_full_scan(project_db, cfg, people):
     s = content(project_db)
     names = ["ann", "bob", "cat", "rita"]
     with write_transaction(project_db) as conn:
-        ql.set_targets(conn, 4)
+        labels_db.set_targets(conn, 4)
     for step in range(120):
         sid = rng.choice(s[:12])
         who = rng.choice(names)
@@ -324,9 +323,14 @@ def test_incremental_refresh_equals_a_full_scan(project_db, cfg, people):
     assert review.queue(project_db).total > 0  # the walk left disagreements to compare
 
 
-def test_fast_and_general_scans_agree(project_db, cfg, people, monkeypatch):
-    """The packed full scan and the row-tuple scan build identical indexes, including
-    multi-label sets stored in different orders and more label sets than one pass knows."""
+def test_full_read_and_incremental_reads_agree(project_db, cfg, people, monkeypatch):
+    """The label matrix read in one pass (packed rows, several ranges, label sets learnt
+    on the way) and the same matrix grown from nothing by incremental re-reads of every
+    sentence give identical queues and flags, including multi-label sets stored in
+    different orders."""
+    import db.agreement_data as agreement_data
+    from labeling import label_matrix
+
     multi = dataclasses.replace(cfg, multi_label=True)
     s = content(project_db)
     rng = random.Random(3)
@@ -337,19 +341,25 @@ def test_fast_and_general_scans_agree(project_db, cfg, people, monkeypatch):
             annotate.save(project_db, people[who], sid, multi, labels=labs,
                           flagged=rng.random() < 0.2)
     review.adjudicate(project_db, people["rita"], s[4], ["none"], cfg)
-    adjudicated = np.asarray(qr.adjudicated_sentences(project_db), dtype=np.int64)
-    fast = review._Index()
-    monkeypatch.setattr(review, "_RANGE", 7)  # many ranges, some with unseen label sets
-    fast._scan_packed(project_db, adjudicated)
-    slow = review._Index()
-    slow._scan_rows(project_db, adjudicated)
+    monkeypatch.setattr(agreement_data, "_CHUNK", 7)  # many ranges
+    monkeypatch.setattr(agreement_data, "_RESCAN_AFTER", 0)  # learn label sets, rescan
+    full = label_matrix.LabelMatrix()
+    full._read_all(project_db, lambda: [])
+    fast = review._QueueView()
+    fast.rebuild(full)
+    grown = label_matrix.LabelMatrix()
+    slow = grown.views["queue"] = review._QueueView()
+    grown._read_changed(project_db, s)
     for name in ("sid", "agree", "n", "key", "c_slot", "c_annot"):
         assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
-    assert [fast.sets[c] for c in fast.c_code] == [slow.sets[c] for c in slow.c_code]
-    assert fast.flagged == slow.flagged and fast.flagged
+    assert ([full.sets[c] for c in fast.c_code] == [grown.sets[c] for c in slow.c_code])
+    assert full.flagged_sentences() == grown.flagged_sentences() != []
     assert s[4] not in fast.sid.tolist()
     # ["b","a"] and ["a","b"] are one label set
-    assert all(list(x) == sorted(x) for x in fast.sets)
+    assert all(list(x) == sorted(x) for x in full.sets)
+    (f_sid, f_annot, f_code), (g_sid, g_annot, g_code) = full.labeled(), grown.labeled()
+    assert np.array_equal(f_sid, g_sid) and np.array_equal(f_annot, g_annot)
+    assert [full.sets[c] for c in f_code] == [grown.sets[c] for c in g_code]
 
 
 def test_frames_for_the_charts():

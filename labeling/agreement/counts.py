@@ -74,6 +74,22 @@ def within_unit_pairs(rows: np.ndarray, max_m: int) -> tuple[np.ndarray, np.ndar
     return np.concatenate(left), np.concatenate(right)
 
 
+def unit_agreement_counts(rows: np.ndarray, codes: np.ndarray,
+                          n_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: its labels ``m`` and how many of its ``m (m - 1) / 2`` pairs of labels
+    agree (same category). ``rows``: each cell's unit in ``[0, n_units)``, ascending (a
+    unit's cells consecutive); ``codes``: each cell's category. The unit agreement of the
+    review queue is ``agreeing / pairs``; :class:`Summary` sums the same shares."""
+    m = np.bincount(rows, minlength=n_units)
+    agreeing = np.zeros(n_units, dtype=np.int64)
+    # Cells d places apart within one unit: over d = 1..max(m)-1 that is every pair once;
+    # no pair index arrays are built (a full queue rebuild passes millions of cells).
+    for d in range(1, int(m.max()) if m.size else 0):
+        same = (rows[:-d] == rows[d:]) & (codes[:-d] == codes[d:])
+        agreeing += np.bincount(rows[:-d][same], minlength=n_units)
+    return m, agreeing
+
+
 class Summary:
     """Sufficient statistics of a table for every coefficient, accumulated block by block.
 

@@ -1,0 +1,248 @@
+"""The label read model: every labeled (and every flagged) annotation of one database as
+NumPy arrays, kept at the database's data version and refreshed incrementally from the
+event log. It feeds the disagreement queue (:mod:`labeling.review`), the agreement report
+and the annotator table (:mod:`labeling.reliability`, also the export's card).
+
+One reader, one cache:
+
+- The first use reads the annotations once (:func:`db.agreement_data.labeled_cells`
+  ``with_flagged``: one integer per row, parsed by NumPy), plus the adjudicated sentences.
+- Afterwards a new data version (``db.labels.data_version``: last event id, sentence
+  high-water mark, last project-log id) re-reads only the sentences with events since the
+  last refresh (:func:`db.review.changed_sentences`, :func:`db.review.queue_rows`): a
+  label or an adjudication costs a few index probes. A new project-log entry (an article
+  removal deletes events) or many changed sentences read everything again.
+- Answers derived from the cells (the units x annotators table, reports, queue pages)
+  live in :attr:`LabelMatrix.memo` and are dropped at each new version; views that
+  update incrementally themselves (the queue) register in :attr:`LabelMatrix.views`
+  and are told which sentences changed.
+- One matrix per database file (an in-memory database per connection), a few databases
+  at most (bounded LRU), each with its own lock; the module lock only guards the LRU.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+
+import db.agreement_data as agreement_data
+import db.labels as labels_db
+import db.review as review_db
+from labeling.vocabulary import label_set
+
+_CACHE_SIZE = 4            # databases kept (tests and benchmarks open many)
+_REBUILD_AFTER = 20_000    # more changed sentences than this: read everything again
+
+
+class View(Protocol):
+    """A structure derived from the cells that follows changes itself (the queue)."""
+
+    def rebuild(self, matrix: LabelMatrix) -> None:
+        """Derive from scratch from ``matrix`` (after a full read)."""
+
+    def update(self, matrix: LabelMatrix, changed: np.ndarray, first_new: int) -> None:
+        """Follow a change: the cells of the ``changed`` sentences were replaced; their
+        new cells are those from index ``first_new`` on."""
+
+
+class LabelMatrix:
+    """Every labeled or flagged annotation of one database, as parallel arrays.
+
+    Cells, one per annotation: ``sid`` (sentence id), ``annot`` (annotator id), ``code``
+    (index into :attr:`sets`, the distinct label sets as sorted tuples; -1: flagged but
+    not labeled), ``flag`` (flagged), ``alive`` (False once the sentence was re-read:
+    dead cells are compacted away when they are half of all). Cells of a full read are
+    sorted by (sentence, annotator); those appended by a refresh follow them.
+    ``adjudicated``: sorted sentence ids whose gold a reviewer decided. ``version``: the
+    data version the arrays hold. Use under :attr:`lock` (see :func:`matrix`).
+    """
+
+    def __init__(self) -> None:
+        self.version: tuple[int, int, int] = (-1, -1, -1)
+        self.last_event = 0
+        self.sets: list[tuple[str, ...]] = []
+        self._set_code: dict[tuple[str, ...], int] = {}
+        self._raw_code: dict[str, int] = {}  # labels JSON -> set code
+        self.sid = np.zeros(0, dtype=np.int64)
+        self.annot = np.zeros(0, dtype=np.int32)
+        self.code = np.zeros(0, dtype=np.int32)
+        self.flag = np.zeros(0, dtype=bool)
+        self.alive = np.zeros(0, dtype=bool)
+        self.sorted_upto = 0  # cells [0, sorted_upto) are sorted by (sid, annot)
+        self.adjudicated = np.zeros(0, dtype=np.int64)
+        self.memo: dict[Hashable, Any] = {}
+        self.views: dict[str, View] = {}
+        self.lock = threading.RLock()
+
+    # -- label sets ---------------------------------------------------------------------
+
+    def code_of(self, text: str | None) -> int:
+        """The label-set code of one stored labels JSON (-1 for None)."""
+        if text is None:
+            return -1
+        code = self._raw_code.get(text)
+        if code is None:
+            labels = label_set(json.loads(text))
+            if labels not in self._set_code:
+                self._set_code[labels] = len(self.sets)
+                self.sets.append(labels)
+            code = self._raw_code[text] = self._set_code[labels]
+        return code
+
+    # -- reading ------------------------------------------------------------------------
+
+    def refresh(self, db: sqlite_utils.Database, known: Callable[[], list[str]]) -> None:
+        """Bring the arrays up to the database's current data version. ``known()``: labels
+        JSON texts expected on most rows (coded in SQL on a full read; asked only then)."""
+        version = labels_db.data_version(db)
+        if version == self.version:
+            return
+        upto = version[0]
+        # new, another file, or corpus removals (an article removal deletes events, which
+        # the incremental path below cannot see)
+        if self.version[0] < 0 or upto < self.last_event or version[2] != self.version[2]:
+            self._read_all(db, known)
+        else:
+            changed = review_db.changed_sentences(db, self.last_event, upto)
+            if len(changed) > _REBUILD_AFTER:
+                self._read_all(db, known)
+            elif changed:
+                self._read_changed(db, changed)
+        # Reads above may already see events newer than ``upto``; those sentences are
+        # read again next time, which is harmless (re-reading a sentence is idempotent).
+        self.last_event, self.version = upto, version
+        self.memo = {}
+
+    def _read_all(self, db: sqlite_utils.Database, known: Callable[[], list[str]]) -> None:
+        self.adjudicated = np.unique(np.asarray(review_db.adjudicated_sentences(db),
+                                                dtype=np.int64))
+        cells = agreement_data.labeled_cells(db, list(dict.fromkeys(
+            [*known(), *self._raw_code])), with_flagged=True)
+        remap = np.array([self.code_of(t) for t in cells.label_json] + [-1], dtype=np.int32)
+        self.sid = cells.sentence_ids.astype(np.int64, copy=False)
+        self.annot = cells.annotator_ids.astype(np.int32, copy=False)
+        self.code = remap[cells.codes]
+        self.flag = cells.flagged
+        self.alive = np.ones(self.sid.size, dtype=bool)
+        self.sorted_upto = self.sid.size
+        for view in self.views.values():
+            view.rebuild(self)
+
+    def _read_changed(self, db: sqlite_utils.Database, changed: list[int]) -> None:
+        ids = np.unique(np.asarray(changed, dtype=np.int64))
+        # sorted part: each sentence's cells are one run; the appended tail is small
+        head = self.sid[:self.sorted_upto]
+        lo, hi = np.searchsorted(head, ids, "left"), np.searchsorted(head, ids, "right")
+        for a, b in zip(lo[lo < hi].tolist(), hi[lo < hi].tolist()):
+            self.alive[a:b] = False
+        tail = self.sid[self.sorted_upto:]
+        if tail.size:
+            self.alive[self.sorted_upto:][np.isin(tail, ids)] = False
+        decided = np.asarray(review_db.adjudicated_sentences(db, changed), dtype=np.int64)
+        self.adjudicated = np.union1d(self.adjudicated[~np.isin(self.adjudicated, ids)],
+                                      decided)
+        rows = review_db.queue_rows(db, changed)
+        first_new = self.sid.size
+        if rows:
+            sid, annot, raw, flag = (np.fromiter(col, dtype, len(rows)) for col, dtype in
+                                     zip(zip(*rows), (np.int64, np.int64, object, np.int8)))
+            # few distinct texts among the rows: code each once
+            local, uniques = pd.factorize(raw, use_na_sentinel=True)
+            remap = np.array([self.code_of(t) for t in uniques] + [-1], dtype=np.int32)
+            self.sid = np.concatenate([self.sid, sid])
+            self.annot = np.concatenate([self.annot, annot.astype(np.int32)])
+            self.code = np.concatenate([self.code, remap[local]])
+            self.flag = np.concatenate([self.flag, flag != 0])
+            self.alive = np.concatenate([self.alive, np.ones(sid.size, dtype=bool)])
+        for view in self.views.values():
+            view.update(self, ids, first_new)
+        dead = self.alive.size - int(self.alive.sum())
+        if dead > 1000 and 2 * dead > self.alive.size:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop dead cells and sort again (views hold no cell index across a refresh)."""
+        live = np.flatnonzero(self.alive)
+        order = live[np.lexsort((self.annot[live], self.sid[live]))]
+        for name in ("sid", "annot", "code", "flag"):
+            setattr(self, name, getattr(self, name)[order])
+        self.alive = np.ones(order.size, dtype=bool)
+        self.sorted_upto = order.size
+
+    # -- reading the cells --------------------------------------------------------------
+
+    def labeled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(sentence ids, annotator ids, set codes)`` of every live labeled cell, sorted
+        by sentence then annotator."""
+        keep = self.alive & (self.code >= 0)
+        if not keep.all():
+            idx = np.flatnonzero(keep)
+            sid, annot, code = self.sid[idx], self.annot[idx], self.code[idx]
+        else:
+            sid, annot, code = self.sid, self.annot, self.code
+        if self.sorted_upto < self.sid.size:  # a refresh appended cells: sort once
+            order = np.lexsort((annot, sid))
+            sid, annot, code = sid[order], annot[order], code[order]
+        return sid, annot, code
+
+    def flagged_sentences(self) -> list[int]:
+        """Sentence ids with at least one flagged annotation, ascending."""
+        return np.unique(self.sid[self.alive & self.flag]).tolist()
+
+    def cached(self, name: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per data version (call under :attr:`lock`)."""
+        memo = self.memo  # a refresh inside build() starts a new memo: not stored there
+        if name not in memo:
+            memo[name] = build()
+        return memo[name]
+
+
+_MATRICES: OrderedDict[str, LabelMatrix] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _identity(db: sqlite_utils.Database) -> str:
+    path = getattr(db, "_parley_path", None)
+    # an in-memory database is private to its connection
+    if path in (None, ":memory:"):
+        return f"memory:{id(db.conn)}"
+    return str(Path(path).resolve())
+
+
+def matrix(db: sqlite_utils.Database) -> LabelMatrix:
+    """The refreshed label matrix of this database (one per process and file). Hold
+    ``matrix.lock`` while reading it: another thread may refresh it meanwhile."""
+    key = _identity(db)
+    with _LOCK:
+        found = _MATRICES.get(key)
+        if found is None:
+            found = _MATRICES[key] = LabelMatrix()
+            while len(_MATRICES) > _CACHE_SIZE:
+                _MATRICES.popitem(last=False)
+        else:
+            _MATRICES.move_to_end(key)
+    with found.lock:
+        found.refresh(db, lambda: _project_labels(db))
+    return found
+
+
+def _project_labels(db: sqlite_utils.Database) -> list[str]:
+    """The labels JSON a one-label annotation of each project label is stored as."""
+    from labeling import project  # the config reader; imported late (no import cycle)
+
+    return [json.dumps([name], ensure_ascii=False)
+            for name in project.load_config(db).label_names]
+
+
+def clear_cache() -> None:
+    """Forget every database's matrix (tests, benchmarks, a replaced database file)."""
+    with _LOCK:
+        _MATRICES.clear()
