@@ -50,8 +50,9 @@ class Worker:
         # stderr goes to a file: a chatty child can never block on a full pipe
         self.err = tempfile.TemporaryFile()  # noqa: SIM115  (closed by stop())
         self.proc = subprocess.Popen(
+            # Absolute paths: the child runs in the repository folder, not in ours.
             [sys.executable, "-m", "labeling.export_worker", str(Path(path).resolve()),
-             str(folder), options_to_json(options), ",".join(tasks)],
+             str(Path(folder).resolve()), options_to_json(options), ",".join(tasks)],
             cwd=_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=self.err, text=True, encoding="utf-8")
 

@@ -497,6 +497,17 @@ def test_two_process_export_writes_the_same_bytes(corpus_db, tmp_path, options):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
 
 
+def test_two_process_export_into_a_relative_folder(corpus_db, tmp_path, monkeypatch):
+    """``--out dataset`` from another folder than the repository's: the worker processes
+    (which run in the repository folder) write into the same folder as the parent."""
+    monkeypatch.chdir(tmp_path)
+    summary = export.export(corpus_db, "dataset", export.ExportOptions(), now=NOW,
+                            parallel=True)
+    assert summary["out"] == "dataset"
+    assert sorted(p.name for p in (tmp_path / "dataset").iterdir()) == sorted(summary["files"])
+    assert read_jsonl(tmp_path / "dataset" / "annotations.jsonl")
+
+
 def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monkeypatch):
     """A label saved while the worker starts is in neither process's files: both took
     their snapshot inside the write gate, and the writer had to wait for it."""
