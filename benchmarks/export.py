@@ -19,6 +19,9 @@ How the database is built (fast synthetic insert, through db/ functions only):
   annotation in 50 gets a note with commas, quotes and a leading "=" (CSV neutralising).
 At 1M sentences that is 3M annotations (and 3M events).
 
+Also measured: ``preview_seconds``, the Export page's Preview (default options) in a
+child process: it counts the whole project and renders the card without writing files.
+
 Measured: the export runs as a child process (``python -m labeling --db PATH export
 --out DIR --json``), so that its wall time includes start-up and its memory is not
 inflated by building the database. ``peak_rss_mb`` is the peak over time of the summed
@@ -46,7 +49,7 @@ from pathlib import Path
 
 import psutil
 
-import db.labels as q
+import db.labels as labels_db
 from benchmarks.labeling_db import build_corpus
 from db import write_transaction
 from labeling import annotate, config, project, routing
@@ -64,7 +67,7 @@ def build(path: str, *, n_sentences: int, per_sentence: int, pool: int, seed: in
     build_corpus(db, n_sentences, per_article=30)
     people = [annotate.add_annotator(db, f"pool-{i:02d}")["id"] for i in range(pool)]
     rng = random.Random(seed)
-    ids = q.all_sentence_ids(db)
+    ids = labels_db.all_sentence_ids(db)
     stamp = "2024-01-01T00:00:00.000+00:00"
     n_ann = 0
     for i in range(0, len(ids), 200_000):
@@ -75,7 +78,7 @@ def build(path: str, *, n_sentences: int, per_sentence: int, pool: int, seed: in
                 lab = truth if rng.random() < 0.8 else rng.choice(LABELS)
                 rows.append((sid, who, [lab], stamp))
         with write_transaction(db) as conn:
-            n_ann += q.insert_labeled_bulk(conn, rows)
+            n_ann += labels_db.insert_labeled_bulk(conn, rows)
             # Notes on some annotations (insert_labeled_bulk writes none).
             conn.executemany(
                 "UPDATE annotations SET note = ?, duration_ms = ? WHERE sentence_id = ? "
@@ -83,9 +86,9 @@ def build(path: str, *, n_sentences: int, per_sentence: int, pool: int, seed: in
                 [('=SUM(A1), "quoted", see p. 2', 1500, r[0], r[1]) for r in rows[::50]])
     adjudicated = ids[::50]
     with write_transaction(db) as conn:
-        q.recount_done(conn)
+        labels_db.recount_done(conn)
         for sid in adjudicated:
-            q.set_gold(conn, sentence_id=sid, labels=[rng.choice(LABELS)], source="adjudicated",
+            labels_db.set_gold(conn, sentence_id=sid, labels=[rng.choice(LABELS)], source="adjudicated",
                        reviewer_id=people[0], rationale=None, event_id=None, now=stamp)
     db.execute("ANALYZE")
     db.close()
@@ -145,6 +148,28 @@ def measure(path: str, out: str, gold: str) -> dict:
             "total_mb": round(sum(sizes.values()), 1), "load_average_1min_before": LOAD[0]}
 
 
+_PREVIEW = """
+import json, sys, time
+t0 = time.perf_counter()
+from labeling import export_options, export_preview
+shown = export_preview.preview(sys.argv[1], export_options.ExportOptions())
+print(json.dumps({"seconds": time.perf_counter() - t0, "rows": len(shown.rows)}))
+"""
+
+
+def measure_preview(path: str) -> dict:
+    """The Export page's Preview with its default options, in a child process (its
+    imports included, as on a first preview): wall seconds. It counts every sentence and
+    computes the agreement figures, but writes no file."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _PREVIEW, path], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"preview failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return {"preview_seconds": round(time.perf_counter() - t0, 2),
+            "preview_seconds_inside": round(json.loads(proc.stdout)["seconds"], 2)}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sentences", type=int, default=1_000_000)
@@ -165,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
                                seed=args.seed))
         LOAD[0] = round(os.getloadavg()[0], 2)  # other work on the machine skews timings
         result = measure(path, os.path.join(tmp, "out"), args.gold)
+        result.update(measure_preview(path))
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
