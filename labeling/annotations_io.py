@@ -48,15 +48,16 @@ from typing import Any
 
 import sqlite_utils
 
-import db.label_import as qi
+import db.label_import as label_import_db
 from db.annotators import name_key
-import db.labels as ql
+import db.labels as labels_db
 from db import write_transaction
 from labeling import annotate, gold, project, records
 from labeling.config import ProjectConfig
 from labeling.records import IngestError, clip
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# The annotation file formats, by extension (``import-annotations`` has no --format).
+ANNOTATION_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 MAX_ERRORS = 50  # listed; the count of the rest is added
 MAX_SQLITE_INT = 2**63 - 1
 _MAX_INDEX_DIGITS = 18  # every such number fits SQLite's 64-bit integers
@@ -72,8 +73,8 @@ class AnnotationImportError(ValueError):
 
 
 @dataclass
-class ImportReport:
-    """What an import did. ``rows``: data rows read; ``imported``: labels written;
+class AnnotationImportReport:
+    """What an import of annotations did. ``rows``: data rows read; ``imported``: labels written;
     ``annotators_created``; ``over_target``: rows beyond their sentence's target
     (accepted); ``errors``: empty on success."""
 
@@ -86,6 +87,11 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` output."""
         return asdict(self)
+
+
+# kept for callers outside the ingest slice (labeling/cli_annotations.py); removed when
+# they move
+ImportReport = AnnotationImportReport
 
 
 @dataclass
@@ -395,7 +401,7 @@ def read_rows(path: str | Path, cfg: ProjectConfig) -> tuple[list[_Row], _Errors
     cannot be read at all raises AnnotationImportError; bad rows are in the errors."""
     path = Path(path)
     errors = _Errors(records.display(path.name))
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = ANNOTATION_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise AnnotationImportError([f"{errors.name}: unknown file type "
                                      f"{records.display(path.suffix)!r}; use .csv or .jsonl"])
@@ -419,7 +425,7 @@ def read_rows(path: str | Path, cfg: ProjectConfig) -> tuple[list[_Row], _Errors
 
 
 def import_annotations(db: sqlite_utils.Database, path: str | Path, *,
-                       cfg: ProjectConfig | None = None) -> ImportReport:
+                       cfg: ProjectConfig | None = None) -> AnnotationImportReport:
     """Validate ``path`` completely, then write all its labels in one transaction.
 
     Raises :class:`AnnotationImportError` (nothing written) when any row is bad.
@@ -432,8 +438,9 @@ def import_annotations(db: sqlite_utils.Database, path: str | Path, *,
         raise AnnotationImportError(errors.listed(), rows=n_rows)
     stamp = annotate.now_iso()
     with write_transaction(db) as conn:
-        by_id = qi.find_by_public_id(conn, (r.sentence for r in rows if r.sentence))
-        by_text = qi.find_content_by_text(conn, (r.text for r in rows if r.text is not None))
+        by_id = label_import_db.find_by_public_id(conn, (r.sentence for r in rows if r.sentence))
+        by_text = label_import_db.find_content_by_text(
+            conn, (r.text for r in rows if r.text is not None))
         resolved: list[tuple[_Row, int]] = []
         for r in rows:
             sid = _resolve(r, by_id, by_text, errors)
@@ -441,22 +448,24 @@ def import_annotations(db: sqlite_utils.Database, path: str | Path, *,
                 resolved.append((r, sid))
         if errors.count:
             raise AnnotationImportError(errors.listed(), rows=n_rows)
-        ids = qi.annotator_ids(conn, {r.annotator for r, _ in resolved})
+        ids = label_import_db.annotator_ids(conn, {r.annotator for r, _ in resolved})
         created: dict[str, int] = {}  # name key -> id: "Bob" and "BOB" are one new person
         for name in dict.fromkeys(r.annotator for r, _ in resolved):
             if name not in ids:
                 key = name_key(name)
                 if key not in created:
-                    created[key] = ql.insert_annotator(conn, name, "annotator", None, stamp)
+                    created[key] = labels_db.insert_annotator(conn, name, "annotator", None, stamp)
                 ids[name] = created[key]
-        result = qi.insert_labels(
+        result = label_import_db.insert_labels(
             conn,
-            [qi.ImportRow(sid, ids[r.annotator], list(r.labels), r.note, r.duration_ms,
-                          r.created_at or stamp) for r, sid in resolved],
+            [label_import_db.ImportRow(sid, ids[r.annotator], list(r.labels), r.note,
+                                       r.duration_ms, r.created_at or stamp)
+             for r, sid in resolved],
             source=f"import:{path.name}", guidelines_version=cfg.guidelines_version)
         _refresh_unanimous(conn, {sid for _, sid in resolved}, stamp)
-    return ImportReport(rows=n_rows, imported=result["imported"], annotators_created=len(created),
-                        over_target=result["over_target"])
+    return AnnotationImportReport(rows=n_rows, imported=result["imported"],
+                                  annotators_created=len(created),
+                                  over_target=result["over_target"])
 
 
 def _resolve(r: _Row, by_id: dict, by_text: dict, errors: _Errors) -> int | None:
@@ -490,7 +499,7 @@ def _refresh_unanimous(conn, sentence_ids: set[int], stamp: str) -> None:
     every one of >= max(target, 2) annotators agrees -> unanimous gold; a unanimity that
     broke is withdrawn; adjudicated gold is never touched."""
     to_set, to_withdraw = [], []
-    for sid, target, source, sets in qi.gold_inputs(conn, sentence_ids):
+    for sid, target, source, sets in label_import_db.gold_inputs(conn, sentence_ids):
         if source == "adjudicated":
             continue
         agreed = gold.unanimous_gold(sets, max(target, 1))
@@ -498,4 +507,5 @@ def _refresh_unanimous(conn, sentence_ids: set[int], stamp: str) -> None:
             to_set.append((sid, agreed))
         elif source == "unanimous":
             to_withdraw.append(sid)
-    qi.apply_gold(conn, set_unanimous=to_set, withdraw_unanimous=to_withdraw, now=stamp)
+    label_import_db.apply_gold(conn, set_unanimous=to_set, withdraw_unanimous=to_withdraw,
+                               now=stamp)
