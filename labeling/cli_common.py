@@ -41,6 +41,12 @@ class Ctx:
         """The project, created empty when the file does not exist (for writers)."""
         return self._open(lambda: project.init(self.db_path))
 
+    def init_db(self, config_path: str | None = None, seed: bool = False):
+        """For ``init``: the project, created or opened with this config (and the demo
+        article when ``seed``)."""
+        return self._open(lambda: project.init(self.db_path, config_path=config_path,
+                                               seed=seed))
+
     @property
     def db_existing(self):
         """For commands that change a project that must already exist (never creates)."""

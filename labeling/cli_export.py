@@ -25,18 +25,15 @@ from labeling.cli_common import (
 )
 
 
-def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    try:
-        return exporter.parse_formats(value)
-    except exporter.OptionError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _ratios(ctx: click.Context, param: click.Parameter, value: str):
-    try:
-        return splits.parse(value)
-    except splits.SplitSpecError as exc:
-        raise click.BadParameter(str(exc)) from None
+def _parsed(parse, error: type[Exception]):
+    """An option callback: the value as ``parse`` reads it; its ``error`` becomes click's
+    bad-parameter message (a usage error, exit 2)."""
+    def callback(ctx: click.Context, param: click.Parameter, value: str):
+        try:
+            return parse(value)
+        except error as exc:
+            raise click.BadParameter(str(exc)) from None
+    return callback
 
 
 @click.command("export")
@@ -44,14 +41,14 @@ def _ratios(ctx: click.Context, param: click.Parameter, value: str):
               help="Folder to write into: new, empty, or holding an earlier export (only "
                    "the files its parley-manifest.json lists are replaced or removed).")
 @click.option("--format", "formats", default=",".join(exporter.FORMATS), show_default=True,
-              metavar="LIST", callback=_formats,
+              metavar="LIST", callback=_parsed(exporter.parse_formats, exporter.OptionError),
               help="Comma-separated: jsonl, csv (dataset files), raw (every annotation).")
 @click.option("--gold", "policy", type=click.Choice(list(gold.POLICIES)),
               default=gold.DEFAULT_POLICY, show_default=True,
               help="Which sentences get a gold label: reviewer decisions only (adjudicated), "
                    "+ unanimous annotators, + strict majority (ties left out).")
 @click.option("--splits", "ratios", default="0.8,0.1,0.1", show_default=True,
-              metavar="R,R,R|none", callback=_ratios,
+              metavar="R,R,R|none", callback=_parsed(splits.parse, splits.SplitSpecError),
               help="train,dev,test ratios summing to 1 (whole articles per split), or none.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the article-to-split hash and of the bootstrap.")

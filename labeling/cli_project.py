@@ -35,7 +35,7 @@ def init(ctx: Ctx, config_path: str | None, demo: bool, no_seed: bool) -> None:
     """
     if demo and no_seed:
         raise click.UsageError("--demo and --no-seed contradict each other")
-    db = ctx._open(lambda: project.init(ctx.db_path, config_path=config_path, seed=demo))
+    db = ctx.init_db(config_path, seed=demo)
     s = articles_db.stats(db)
     click.echo(f"{ctx.db_path}: ready ({s['articles']} articles, {s['sentences']} sentences)",
                err=True)
