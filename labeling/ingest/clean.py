@@ -100,7 +100,6 @@ def check_text(path: str, line: int | None, text: str, *, first_line: int = 1) -
         start, n = end + 1, n + 1
 
 
-
 def first_char(text: str) -> str:
     """The first non-whitespace character ('' if none), without copying ``text``."""
     i = _LEADING_SPACE.match(text).end()
@@ -124,7 +123,6 @@ def headline(text: str) -> str | None:
     if first.endswith(".") and not first.endswith(".."):
         return None  # a first paragraph of one sentence, not a headline
     return first
-
 
 
 def check_field(path: Path, line: int | None, name: str, value: str) -> None:

@@ -49,10 +49,12 @@ class Segmenter:
         """Start the helper now (it takes a moment to import sentencex)."""
         if self._proc is None and not self._failed:
             try:
-                # cwd: ``-m`` looks for the module there first
+                # PYTHONPATH: the helper imports this copy of ``labeling``, wherever the
+                # parent was started from
+                path = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
                 self._proc = subprocess.Popen(
-                    [sys.executable, *_HELPER_ARGS], cwd=_ROOT, stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                    [sys.executable, *_HELPER_ARGS], env={**os.environ, "PYTHONPATH": path},
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             except OSError:
                 self._failed = True
 

@@ -10,9 +10,9 @@ import sqlite_utils
 
 import db.articles as articles_db
 from labeling import records, segment
-from labeling.ingest.clean import first_char
 from labeling.ingest.read import (ID_FIELDS, TEXT_FIELDS, TITLE_FIELDS, Article, FieldMap,
-                                  check_format, csv_header, format_of, pick, read_file)
+                                  check_format, csv_header, format_of, pick, read_file,
+                                  refuse_json_array)
 from labeling.records import IngestError
 
 
@@ -64,9 +64,8 @@ def _jsonl_keys(path: Path, lines: records.LineReader) -> list[str]:
     keys: dict[str, None] = {}
     rows = 0
     for lineno, raw in records.json_lines(lines):
-        if rows == 0 and first_char(raw) == "[":
-            raise IngestError(path, lineno, "a JSON array, not JSON Lines: write one JSON "
-                              "object per line (e.g. jq -c '.[]' file.json > file.jsonl)")
+        if rows == 0:
+            refuse_json_array(path, lineno, raw)
         rows += 1
         try:
             obj = records.json_value(path, lineno, raw)

@@ -62,7 +62,6 @@ class Article:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
-
 @dataclass(frozen=True)
 class FieldMap:
     """Which CSV/JSONL fields to read; ``None`` means detect from common names."""
@@ -99,7 +98,6 @@ def detect_format(path: Path, text: str | None = None) -> str:
     return "text"
 
 
-
 def read_text_file(path: Path, text: str) -> Iterator[Article]:
     """One article per text/markdown file; id = file name without extension."""
     utf8 = check_text(str(path), None, text)
@@ -110,7 +108,6 @@ def read_text_file(path: Path, text: str) -> Iterator[Article]:
                              title=headline(text)), utf8)
 
 
-
 def _with_hash(art: Article, utf8: bytes) -> Article:
     """Fill ``art.sha256`` (a cached property) from the UTF-8 bytes `check_text` made."""
     art.__dict__["sha256"] = hashlib.sha256(utf8).hexdigest()
@@ -118,7 +115,7 @@ def _with_hash(art: Article, utf8: bytes) -> Article:
 
 
 def pick(names: Iterable[str], wanted: str | None, candidates: tuple[str, ...],
-          path: Path, what: str, flag: str, required: bool) -> str | None:
+         path: Path, what: str, flag: str, required: bool) -> str | None:
     """The field of ``names`` holding ``what``: ``wanted`` (given with ``flag``; an
     IngestError if absent), else the first of ``candidates`` present (any case); None
     when there is none and it is not ``required``."""
@@ -185,7 +182,7 @@ def _row_article(path: Path, line: int, rowno: int, row: dict, fields: FieldMap,
 
 
 def columns_of(path: Path, names: Iterable[str], fields: FieldMap,
-             check_flags: bool = True) -> dict[str, str | None]:
+               check_flags: bool = True) -> dict[str, str | None]:
     """Which field holds what. ``check_flags=False`` takes flag-given fields on trust
     (JSONL rows after the first need not repeat an optional field)."""
     names = list(names)
@@ -203,7 +200,7 @@ def columns_of(path: Path, names: Iterable[str], fields: FieldMap,
 
 
 def csv_header(path: Path, lines: records.LineReader
-                ) -> tuple[Iterator[tuple[int, list[str]]], list[str]]:
+               ) -> tuple[Iterator[tuple[int, list[str]]], list[str]]:
     """The record reader of a CSV/TSV file, positioned after its header, and the header
     (names stripped); IngestError for an unreadable, empty or repeated header."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -268,9 +265,7 @@ def read_jsonl(path: Path, lines: records.LineReader,
             break
         if first:
             first = False
-            if first_char(raw) == "[":
-                raise IngestError(path, lineno, "a JSON array, not JSON Lines: write one JSON "
-                                  "object per line (e.g. jq -c '.[]' file.json > file.jsonl)")
+            refuse_json_array(path, lineno, raw)
         rowno += 1
         try:
             obj = records.json_value(path, lineno, raw)
@@ -293,6 +288,14 @@ def read_jsonl(path: Path, lines: records.LineReader,
             yield exc
     if rowno == 0:
         raise IngestError(path, None, "the file is empty")
+
+
+def refuse_json_array(path: Path, lineno: int, first_line: str) -> None:
+    """IngestError when the first line of a JSONL file opens a JSON array (a ``.json``
+    export of a list), with the command that turns it into JSON Lines."""
+    if first_char(first_line) == "[":
+        raise IngestError(path, lineno, "a JSON array, not JSON Lines: write one JSON "
+                          "object per line (e.g. jq -c '.[]' file.json > file.jsonl)")
 
 
 def iter_files(paths: Iterable[str | Path], warnings: list[str] | None = None) -> list[Path]:

@@ -69,7 +69,6 @@ class Routing:
         return target_for(sentence_id, self.cfg)
 
 
-
 def import_file(db: sqlite_utils.Database, path: Path, fmt: str, fields: FieldMap,
                 skip_bad: bool, report: ArticleImportReport, seen: identity.Seen,
                 routing: Routing, segmenter: Segmenter, step: Steps | None = None) -> None:
