@@ -42,27 +42,42 @@ _CACHE_SIZE = 4            # databases kept (tests and benchmarks open many)
 _REBUILD_AFTER = 20_000    # more changed sentences than this: read everything again
 
 
+_TAIL_MERGE = 50_000       # appended cells merged into the sorted part past this
+
+
 class View(Protocol):
     """A structure derived from the cells that follows changes itself (the queue)."""
 
     def rebuild(self, matrix: LabelMatrix) -> None:
         """Derive from scratch from ``matrix`` (after a full read)."""
 
-    def update(self, matrix: LabelMatrix, changed: np.ndarray, first_new: int) -> None:
-        """Follow a change: the cells of the ``changed`` sentences were replaced; their
-        new cells are those from index ``first_new`` on."""
+    def update(self, matrix: LabelMatrix, changed: np.ndarray,
+               cells: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Follow a change: the cells of the ``changed`` sentences were replaced by
+        ``cells`` (their labeled ones: sentence ids, annotator ids, set codes; sorted)."""
+
+
+_FIELDS = ("sid", "annot", "code", "flag", "alive")
+
+
+def _no_cells() -> dict[str, np.ndarray]:
+    return {"sid": np.zeros(0, dtype=np.int64), "annot": np.zeros(0, dtype=np.int32),
+            "code": np.zeros(0, dtype=np.int32), "flag": np.zeros(0, dtype=bool),
+            "alive": np.zeros(0, dtype=bool)}
 
 
 class LabelMatrix:
     """Every labeled or flagged annotation of one database, as parallel arrays.
 
-    Cells, one per annotation: ``sid`` (sentence id), ``annot`` (annotator id), ``code``
-    (index into :attr:`sets`, the distinct label sets as sorted tuples; -1: flagged but
-    not labeled), ``flag`` (flagged), ``alive`` (False once the sentence was re-read:
-    dead cells are compacted away when they are half of all). Cells of a full read are
-    sorted by (sentence, annotator); those appended by a refresh follow them.
-    ``adjudicated``: sorted sentence ids whose gold a reviewer decided. ``version``: the
-    data version the arrays hold. Use under :attr:`lock` (see :func:`matrix`).
+    Cells, one per annotation, in two parts with the same fields: :attr:`base`, sorted by
+    (sentence, annotator) (a full read, or a merge), and :attr:`tail`, the cells later
+    refreshes appended (small: merged into ``base`` past ``_TAIL_MERGE`` cells or when
+    half the cells are dead), so a refresh never copies every cell. Fields: ``sid``
+    (sentence id), ``annot`` (annotator id), ``code`` (index into :attr:`sets`, the
+    distinct label sets as sorted tuples; -1: flagged but not labeled), ``flag``
+    (flagged), ``alive`` (False once the sentence was re-read). ``adjudicated``: sorted
+    sentence ids whose gold a reviewer decided. ``version``: the data version the arrays
+    hold. Use under :attr:`lock` (see :func:`matrix`).
     """
 
     def __init__(self) -> None:
@@ -71,12 +86,9 @@ class LabelMatrix:
         self.sets: list[tuple[str, ...]] = []
         self._set_code: dict[tuple[str, ...], int] = {}
         self._raw_code: dict[str, int] = {}  # labels JSON -> set code
-        self.sid = np.zeros(0, dtype=np.int64)
-        self.annot = np.zeros(0, dtype=np.int32)
-        self.code = np.zeros(0, dtype=np.int32)
-        self.flag = np.zeros(0, dtype=bool)
-        self.alive = np.zeros(0, dtype=bool)
-        self.sorted_upto = 0  # cells [0, sorted_upto) are sorted by (sid, annot)
+        self.base = _no_cells()
+        self.tail = _no_cells()
+        self._dead = 0
         self.adjudicated = np.zeros(0, dtype=np.int64)
         self.memo: dict[Hashable, Any] = {}
         self.views: dict[str, View] = {}
@@ -127,75 +139,82 @@ class LabelMatrix:
         cells = agreement_data.labeled_cells(db, list(dict.fromkeys(
             [*known(), *self._raw_code])), with_flagged=True)
         remap = np.array([self.code_of(t) for t in cells.label_json] + [-1], dtype=np.int32)
-        self.sid = cells.sentence_ids.astype(np.int64, copy=False)
-        self.annot = cells.annotator_ids.astype(np.int32, copy=False)
-        self.code = remap[cells.codes]
-        self.flag = cells.flagged
-        self.alive = np.ones(self.sid.size, dtype=bool)
-        self.sorted_upto = self.sid.size
+        self.base = {"sid": cells.sentence_ids.astype(np.int64, copy=False),
+                     "annot": cells.annotator_ids.astype(np.int32, copy=False),
+                     "code": remap[cells.codes], "flag": cells.flagged,
+                     "alive": np.ones(cells.sentence_ids.size, dtype=bool)}
+        self.tail, self._dead = _no_cells(), 0
         for view in self.views.values():
             view.rebuild(self)
 
     def _read_changed(self, db: sqlite_utils.Database, changed: list[int]) -> None:
         ids = np.unique(np.asarray(changed, dtype=np.int64))
-        # sorted part: each sentence's cells are one run; the appended tail is small
-        head = self.sid[:self.sorted_upto]
-        lo, hi = np.searchsorted(head, ids, "left"), np.searchsorted(head, ids, "right")
+        # sorted part: each sentence's cells are one run, found by binary search
+        sid, alive = self.base["sid"], self.base["alive"]
+        lo, hi = np.searchsorted(sid, ids, "left"), np.searchsorted(sid, ids, "right")
         for a, b in zip(lo[lo < hi].tolist(), hi[lo < hi].tolist()):
-            self.alive[a:b] = False
-        tail = self.sid[self.sorted_upto:]
-        if tail.size:
-            self.alive[self.sorted_upto:][np.isin(tail, ids)] = False
+            self._dead += int(alive[a:b].sum())
+            alive[a:b] = False
+        if self.tail["sid"].size:
+            gone = self.tail["alive"] & np.isin(self.tail["sid"], ids)
+            self._dead += int(gone.sum())
+            self.tail["alive"][gone] = False
         decided = np.asarray(review_db.adjudicated_sentences(db, changed), dtype=np.int64)
         self.adjudicated = np.union1d(self.adjudicated[~np.isin(self.adjudicated, ids)],
                                       decided)
         rows = review_db.queue_rows(db, changed)
-        first_new = self.sid.size
+        new = _no_cells()
         if rows:
             sid, annot, raw, flag = (np.fromiter(col, dtype, len(rows)) for col, dtype in
                                      zip(zip(*rows), (np.int64, np.int64, object, np.int8)))
             # few distinct texts among the rows: code each once
             local, uniques = pd.factorize(raw, use_na_sentinel=True)
             remap = np.array([self.code_of(t) for t in uniques] + [-1], dtype=np.int32)
-            self.sid = np.concatenate([self.sid, sid])
-            self.annot = np.concatenate([self.annot, annot.astype(np.int32)])
-            self.code = np.concatenate([self.code, remap[local]])
-            self.flag = np.concatenate([self.flag, flag != 0])
-            self.alive = np.concatenate([self.alive, np.ones(sid.size, dtype=bool)])
+            new = {"sid": sid, "annot": annot.astype(np.int32), "code": remap[local],
+                   "flag": flag != 0, "alive": np.ones(sid.size, dtype=bool)}
+            self.tail = {k: np.concatenate([self.tail[k], new[k]]) for k in _FIELDS}
+        labeled = new["code"] >= 0
+        cells = (new["sid"][labeled], new["annot"][labeled], new["code"][labeled])
         for view in self.views.values():
-            view.update(self, ids, first_new)
-        dead = self.alive.size - int(self.alive.sum())
-        if dead > 1000 and 2 * dead > self.alive.size:
-            self._compact()
+            view.update(self, ids, cells)
+        total = self.base["sid"].size + self.tail["sid"].size
+        if (self.tail["sid"].size > _TAIL_MERGE
+                or (self._dead > 1000 and 2 * self._dead > total)):
+            self._merge()
 
-    def _compact(self) -> None:
-        """Drop dead cells and sort again (views hold no cell index across a refresh)."""
-        live = np.flatnonzero(self.alive)
-        order = live[np.lexsort((self.annot[live], self.sid[live]))]
-        for name in ("sid", "annot", "code", "flag"):
-            setattr(self, name, getattr(self, name)[order])
-        self.alive = np.ones(order.size, dtype=bool)
-        self.sorted_upto = order.size
+    def _merge(self) -> None:
+        """Drop dead cells and sort the tail into the base."""
+        both = {k: np.concatenate([self.base[k], self.tail[k]]) for k in _FIELDS}
+        live = np.flatnonzero(both["alive"])
+        order = live[np.lexsort((both["annot"][live], both["sid"][live]))]
+        self.base = {k: both[k][order] for k in _FIELDS}
+        self.tail, self._dead = _no_cells(), 0
 
     # -- reading the cells --------------------------------------------------------------
+
+    def _live(self, keep: Callable[[dict[str, np.ndarray]], np.ndarray]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(sentence ids, annotator ids, set codes)`` of the cells where ``keep(part)``
+        holds, sorted by sentence then annotator."""
+        fields = ("sid", "annot", "code")
+        parts = []
+        for part in (self.base, self.tail):
+            mask = keep(part)
+            parts.append([part[k] if mask.all() else part[k][mask] for k in fields])
+        if not parts[1][0].size:
+            return tuple(parts[0])
+        sid, annot, code = (np.concatenate([a, b]) for a, b in zip(*parts))
+        order = np.lexsort((annot, sid))
+        return sid[order], annot[order], code[order]
 
     def labeled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(sentence ids, annotator ids, set codes)`` of every live labeled cell, sorted
         by sentence then annotator."""
-        keep = self.alive & (self.code >= 0)
-        if not keep.all():
-            idx = np.flatnonzero(keep)
-            sid, annot, code = self.sid[idx], self.annot[idx], self.code[idx]
-        else:
-            sid, annot, code = self.sid, self.annot, self.code
-        if self.sorted_upto < self.sid.size:  # a refresh appended cells: sort once
-            order = np.lexsort((annot, sid))
-            sid, annot, code = sid[order], annot[order], code[order]
-        return sid, annot, code
+        return self._live(lambda part: part["alive"] & (part["code"] >= 0))
 
     def flagged_sentences(self) -> list[int]:
         """Sentence ids with at least one flagged annotation, ascending."""
-        return np.unique(self.sid[self.alive & self.flag]).tolist()
+        return np.unique(self._live(lambda part: part["alive"] & part["flag"])[0]).tolist()
 
     def cached(self, name: Hashable, build: Callable[[], Any]) -> Any:
         """``build()``, computed once per data version (call under :attr:`lock`)."""

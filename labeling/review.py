@@ -141,13 +141,11 @@ class _QueueView:
         self._add_cells(sid, annot, code, matrix.adjudicated)
 
     def update(self, matrix: label_matrix.LabelMatrix, changed: np.ndarray,
-               first_new: int) -> None:
-        """The ``changed`` sentences were re-read: requeue them from their new cells."""
+               cells: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """The ``changed`` sentences were re-read: requeue them from their new
+        labeled ``cells`` (sentence ids, annotator ids, set codes; sorted)."""
         self.active[np.isin(self.sid, changed)] = False
-        code = matrix.code[first_new:]
-        labeled = np.flatnonzero(code >= 0)  # rows come sorted by sentence, annotator
-        self._add_cells(matrix.sid[first_new:][labeled], matrix.annot[first_new:][labeled],
-                        code[labeled], matrix.adjudicated)
+        self._add_cells(*cells, matrix.adjudicated)
         dead = self.active.size - int(self.active.sum())
         if dead > 1000 and 2 * dead > self.active.size:
             self._compact()

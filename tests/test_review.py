@@ -360,6 +360,10 @@ def test_full_read_and_incremental_reads_agree(project_db, cfg, people, monkeypa
     (f_sid, f_annot, f_code), (g_sid, g_annot, g_code) = full.labeled(), grown.labeled()
     assert np.array_equal(f_sid, g_sid) and np.array_equal(f_annot, g_annot)
     assert [full.sets[c] for c in f_code] == [grown.sets[c] for c in g_code]
+    grown._read_changed(project_db, s[:5])  # cells of re-read sentences die in the tail
+    grown._merge()  # ... and the tail sorted into the base gives the same cells
+    assert all(np.array_equal(x, y) for x, y in zip((g_sid, g_annot, g_code), grown.labeled()))
+    assert full.flagged_sentences() == grown.flagged_sentences()
 
 
 def test_frames_for_the_charts():
