@@ -1,8 +1,8 @@
 """SQL of ``import-annotations``: sentence look-ups and the batched label write.
 
-The write is the app's save (``labeling.annotate.save``) for many rows at once, inside
-the caller's ``BEGIN IMMEDIATE`` transaction: one event per row, the current annotation
-per (sentence, annotator) (last row wins), ``n_done`` recounted for the touched
+The write is the app's (``db.annotations.record``) for many rows at once, inside the
+caller's ``BEGIN IMMEDIATE`` transaction: one event per row, the current annotation per
+(sentence, annotator) (last row wins), ``n_done`` recounted for the touched
 sentences, the importing annotators' leases on them released. Unanimous gold is then
 refreshed by the caller with :func:`gold_inputs` / :func:`apply_gold`.
 """
@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from db import annotators
+from db import annotations, annotators
 
 
 class ImportRow(NamedTuple):
@@ -89,31 +89,14 @@ def insert_labels(conn: sqlite3.Connection, rows: Sequence[ImportRow], *, source
     _fill_temp(conn, "import_sentences", "id INTEGER PRIMARY KEY", ((s,) for s in sids))
     before = dict(conn.execute(
         "SELECT s.id, s.n_done FROM sentences s JOIN temp.import_sentences t ON t.id = s.id"))
-    first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
     encoded: dict[tuple, str] = {}  # a file repeats a few label lists: encode each once
-    labels = [encoded.get(key) or encoded.setdefault(key, json.dumps(list(key),
-                                                                     ensure_ascii=False))
-              for key in (tuple(r.labels) for r in rows)]
-    conn.executemany(
-        "INSERT INTO events (id, action, sentence_id, annotator_id, labels, note, duration_ms, "
-        "guidelines_version, source, created_at) VALUES (?, 'label', ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(first + i, r.sentence_id, r.annotator_id, labels[i], r.note, r.duration_ms,
-          guidelines_version, source, r.created_at) for i, r in enumerate(rows)])
-    # Same upsert as the app's, except that the flag is left as it was (imports carry none).
-    # Applied in (sentence, annotator) order, which keeps B-tree inserts sequential; the
-    # sort is stable, so of two rows for one pair the later one still wins.
-    order = sorted(range(len(rows)), key=lambda i: (rows[i].sentence_id, rows[i].annotator_id))
-    conn.executemany(
-        "INSERT INTO annotations (sentence_id, annotator_id, status, labels, flagged, note, "
-        "duration_ms, guidelines_version, source, event_id, created_at, updated_at) "
-        "VALUES (?, ?, 'labeled', ?, 0, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET status = excluded.status, "
-        "labels = excluded.labels, note = excluded.note, duration_ms = excluded.duration_ms, "
-        "guidelines_version = excluded.guidelines_version, source = excluded.source, "
-        "event_id = excluded.event_id, updated_at = excluded.updated_at",
-        [(rows[i].sentence_id, rows[i].annotator_id, labels[i], rows[i].note,
-          rows[i].duration_ms, guidelines_version, source, first + i, rows[i].created_at,
-          rows[i].created_at) for i in order])
+    annotations.record(conn, [
+        annotations.Record(r.sentence_id, r.annotator_id, "label",
+                           encoded.get(key) or encoded.setdefault(
+                               key, annotations.labels_json(key)),
+                           None, r.note, r.duration_ms, guidelines_version, source,
+                           r.created_at)
+        for r, key in ((r, tuple(r.labels)) for r in rows)])  # flag: as it was
     conn.execute(
         "UPDATE sentences SET n_done = (SELECT count(*) FROM annotations a "
         "WHERE a.sentence_id = sentences.id AND a.status = 'labeled') "

@@ -1,4 +1,5 @@
-"""Routing, leases, labels and events: the hot path of the label page.
+"""Routing, leases, progress and gold upkeep: the hot path of the label page (labels and
+their events are written by ``db.annotations``).
 
 Every function that writes takes the raw connection of an open ``BEGIN IMMEDIATE``
 transaction (``db.write_transaction``), so the read that picks a sentence and the
@@ -8,12 +9,13 @@ lease that reserves it cannot interleave with another annotator's.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlite_utils
 
-from db import annotators
+from db import annotations, annotators
 from db.connection import write_transaction
 
 # Candidate scan: walks the partial index of sentences that still need labels, in
@@ -49,20 +51,6 @@ _TAKE_LEASE_SQL = (
     "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET expires_at = excluded.expires_at")
 _SET_CURSOR_SQL = "UPDATE annotators SET cursor_sentence = :sid WHERE id = :me"
 _RELEASE_SQL = "DELETE FROM assignments WHERE annotator_id = :me AND sentence_id = :sid"
-_INSERT_EVENT_SQL = (
-    "INSERT INTO events (action, sentence_id, annotator_id, labels, note, duration_ms, "
-    "guidelines_version, source, created_at) VALUES (:action, :sid, :me, :labels, :note, "
-    ":duration_ms, :gv, :source, :now)")
-_UPSERT_ANNOTATION_SQL = (
-    "INSERT INTO annotations (sentence_id, annotator_id, status, labels, flagged, note, "
-    "duration_ms, guidelines_version, source, event_id, created_at, updated_at) "
-    "VALUES (:sid, :me, :status, :labels, :flagged, :note, :duration_ms, :gv, :source, "
-    ":event_id, :now, :now) "
-    "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET status = excluded.status, "
-    "labels = excluded.labels, flagged = excluded.flagged, note = excluded.note, "
-    "duration_ms = excluded.duration_ms, guidelines_version = excluded.guidelines_version, "
-    "source = excluded.source, event_id = excluded.event_id, "
-    "updated_at = excluded.updated_at")
 _BUMP_DONE_SQL = "UPDATE sentences SET n_done = n_done + :delta WHERE id = :sid"
 _LABELED_SETS_SQL = ("SELECT labels FROM annotations WHERE sentence_id = :sid "
                      "AND status = 'labeled'")
@@ -99,7 +87,8 @@ HOT_PATH: dict[str, str] = {
     "seats": _SEATS_SQL, "get_annotation": _GET_ANNOTATION_SQL,
     "drop_other_leases": _DROP_OTHER_LEASES_SQL, "take_lease": _TAKE_LEASE_SQL,
     "set_cursor": _SET_CURSOR_SQL, "release_lease": _RELEASE_SQL,
-    "insert_event": _INSERT_EVENT_SQL, "upsert_annotation": _UPSERT_ANNOTATION_SQL,
+    "insert_event": annotations.INSERT_EVENT_SQL,
+    "upsert_annotation": annotations.UPSERT_ANNOTATION_SQL,
     "bump_done": _BUMP_DONE_SQL, "labeled_sets": _LABELED_SETS_SQL,
     "gold_source": _GOLD_SOURCE_SQL, "set_gold": _SET_GOLD_SQL, "delete_gold": _DELETE_GOLD_SQL,
     "context": _CONTEXT_SQL,
@@ -205,33 +194,16 @@ def get_annotation(conn: sqlite3.Connection | sqlite_utils.Database, sentence_id
     return d
 
 
-def _labels_json(labels: Sequence[str] | None) -> str | None:
-    return None if labels is None else json.dumps(list(labels), ensure_ascii=False)
-
-
 def insert_event(conn: sqlite3.Connection, *, action: str, sentence_id: int,
                  annotator_id: int, labels: Sequence[str] | None, note: str | None,
                  duration_ms: int | None, guidelines_version: str | None, source: str,
                  created_at: str) -> int:
-    """Append one event (never updated or deleted); returns its id."""
-    cur = conn.execute(_INSERT_EVENT_SQL, {
-        "action": action, "sid": sentence_id, "me": annotator_id,
-        "labels": _labels_json(labels), "note": note, "duration_ms": duration_ms,
-        "gv": guidelines_version, "source": source, "now": created_at})
+    """Append one event that sets no annotation (a flag change, an adjudication);
+    returns its id. Labels and skips go through ``db.annotations.record``."""
+    cur = conn.execute(annotations.INSERT_EVENT_SQL, (
+        None, action, sentence_id, annotator_id, annotations.labels_json(labels), note,
+        duration_ms, guidelines_version, source, created_at))
     return int(cur.lastrowid)
-
-
-def upsert_annotation(conn: sqlite3.Connection, *, sentence_id: int, annotator_id: int,
-                      status: str, labels: Sequence[str] | None, flagged: bool,
-                      note: str | None, duration_ms: int | None,
-                      guidelines_version: str | None, source: str, event_id: int,
-                      now: str) -> None:
-    """Set the current annotation (``created_at`` keeps the first action's time)."""
-    conn.execute(_UPSERT_ANNOTATION_SQL, {
-        "sid": sentence_id, "me": annotator_id, "status": status,
-        "labels": _labels_json(labels), "flagged": int(flagged), "note": note,
-        "duration_ms": duration_ms, "gv": guidelines_version, "source": source,
-        "event_id": event_id, "now": now})
 
 
 def bump_done(conn: sqlite3.Connection, sentence_id: int, delta: int) -> None:
@@ -391,26 +363,22 @@ def query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, lis
               "limit": 50, "day": "2024-01-01"}
     out = {}
     for name, sql in {**HOT_PATH, **PAGE_READS}.items():
-        rows = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        # db.annotations' statements take numbered parameters, the others names
+        numbers = [int(n) for n in re.findall(r"\?(\d+)", sql)]
+        args = (1,) * max(numbers) if numbers else params
+        rows = conn.execute("EXPLAIN QUERY PLAN " + sql, args).fetchall()
         out[name] = [r[3] for r in rows]
     return out
 
 
 def insert_labeled_bulk(conn: sqlite3.Connection, rows: Sequence[tuple]) -> int:
-    """Bulk-load finished labels (benchmarks, label imports): each row is ``(sentence_id,
-    annotator_id, labels list, created_at)``. Appends an event and an annotation per
-    row with one ``executemany`` each; the caller then fixes ``n_done`` with
-    :func:`recount_done`. Returns the number of rows."""
-    first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
-    lab = [_labels_json(r[2]) for r in rows]
-    conn.executemany(
-        "INSERT INTO events (id, action, sentence_id, annotator_id, labels, source, created_at) "
-        "VALUES (?, 'label', ?, ?, ?, 'bulk', ?)",
-        [(first + i, r[0], r[1], lab[i], r[3]) for i, r in enumerate(rows)])
-    conn.executemany(
-        "INSERT INTO annotations (sentence_id, annotator_id, status, labels, source, "
-        "event_id, created_at, updated_at) VALUES (?, ?, 'labeled', ?, 'bulk', ?, ?, ?)",
-        [(r[0], r[1], lab[i], first + i, r[3], r[3]) for i, r in enumerate(rows)])
+    """Bulk-load finished labels (benchmarks, tests): each row is ``(sentence_id,
+    annotator_id, labels list, created_at)``, stored through ``db.annotations.record``
+    with source ``bulk``; the caller then fixes ``n_done`` with :func:`recount_done`.
+    Returns the number of rows."""
+    annotations.record(conn, [
+        annotations.Record(r[0], r[1], "label", annotations.labels_json(r[2]), None, None,
+                           None, None, "bulk", r[3]) for r in rows])
     return len(rows)
 
 

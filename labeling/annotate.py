@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
+import db.annotations as annotations_db
 import db.annotators as qa
 import db.articles as qp
 import db.labels as q
@@ -511,22 +512,16 @@ def _record(conn: sqlite3.Connection, annotator_id: int, sentence_id: int,
     """Append the action's event (and a flag/unflag event when the flag changed) and
     set the current annotation; returns the action's event id."""
     labeled = action == "label"
-    event_id = q.insert_event(conn, action=action, sentence_id=sentence_id,
-                              annotator_id=annotator_id, labels=list(labels) if labeled else None,
-                              note=note, duration_ms=duration_ms,
-                              guidelines_version=cfg.guidelines_version, source=source,
-                              created_at=stamp)
+    event_id = annotations_db.record(conn, [annotations_db.Record(
+        sentence_id, annotator_id, action,
+        annotations_db.labels_json(labels) if labeled else None, flagged, note, duration_ms,
+        cfg.guidelines_version, source, stamp)])
     if flagged != bool(prev and prev["flagged"]):
+        # logged after the action's event; the annotation points at the action's
         q.insert_event(conn, action="flag" if flagged else "unflag", sentence_id=sentence_id,
                        annotator_id=annotator_id, labels=None, note=note, duration_ms=None,
                        guidelines_version=cfg.guidelines_version, source=source,
                        created_at=stamp)
-    q.upsert_annotation(conn, sentence_id=sentence_id, annotator_id=annotator_id,
-                        status="labeled" if labeled else "skipped",
-                        labels=list(labels) if labeled else None,
-                        flagged=flagged, note=note, duration_ms=duration_ms,
-                        guidelines_version=cfg.guidelines_version, source=source,
-                        event_id=event_id, now=stamp)
     return event_id
 
 
