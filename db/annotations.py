@@ -19,6 +19,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from db.connection import max_id
+
 
 class Record(NamedTuple):
     """One action to store. ``labels``: the JSON list of label names (``labels_json``),
@@ -56,7 +58,6 @@ UPSERT_ANNOTATION_SQL = (
     "note = excluded.note, duration_ms = excluded.duration_ms, "
     "guidelines_version = excluded.guidelines_version, source = excluded.source, "
     "event_id = excluded.event_id, updated_at = excluded.updated_at")
-_NEXT_EVENT_ID_SQL = "SELECT coalesce(max(id), 0) + 1 FROM events"
 
 
 def labels_json(labels: Sequence[str] | None) -> str | None:
@@ -66,7 +67,7 @@ def labels_json(labels: Sequence[str] | None) -> str | None:
 
 def next_event_id(conn: sqlite3.Connection) -> int:
     """The id the next appended event gets."""
-    return conn.execute(_NEXT_EVENT_ID_SQL).fetchone()[0]
+    return max_id(conn, "events") + 1
 
 
 def record(conn: sqlite3.Connection, rows: Sequence[Record]) -> int:

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
+from db.connection import raw
+
 Conn = sqlite3.Connection | sqlite_utils.Database
 
 
@@ -33,9 +35,6 @@ class NameTaken(sqlite3.IntegrityError):
         super().__init__(f"annotator {existing!r} already exists")
 
 
-def _raw(db: Conn) -> sqlite3.Connection:
-    return db.conn if isinstance(db, sqlite_utils.Database) else db
-
 
 def _row(cur: sqlite3.Cursor) -> dict | None:
     row = cur.fetchone()
@@ -51,12 +50,12 @@ _GET_SQL = ("SELECT * FROM annotators WHERE name_key = :key OR name = :name "
 
 def get(db: Conn, name: str) -> dict | None:
     """The annotator whose name equals ``name`` up to case (every column), or None."""
-    return _row(_raw(db).execute(_GET_SQL, {"key": name_key(name), "name": name}))
+    return _row(raw(db).execute(_GET_SQL, {"key": name_key(name), "name": name}))
 
 
 def get_by_id(db: Conn, annotator_id: int) -> dict | None:
     """The annotator with this id (every column), or None."""
-    return _row(_raw(db).execute("SELECT * FROM annotators WHERE id = ?", [annotator_id]))
+    return _row(raw(db).execute("SELECT * FROM annotators WHERE id = ?", [annotator_id]))
 
 
 def insert(conn: sqlite3.Connection, name: str, role: str, password_hash: str | None,
@@ -94,7 +93,7 @@ def ids_by_name(conn: Conn, names: Iterable[str]) -> dict[str, int]:
     found: dict[str, tuple[int, str]] = {}
     for i in range(0, len(keys), 500):
         chunk = keys[i:i + 500]
-        for key, aid, stored in _raw(conn).execute(
+        for key, aid, stored in raw(conn).execute(
                 f"SELECT name_key, id, name FROM annotators WHERE name_key IN "
                 f"({', '.join('?' * len(chunk))}) ORDER BY id", chunk):
             found.setdefault(key, (aid, stored))  # the oldest of clashing rows
@@ -128,7 +127,7 @@ def list_all(db: sqlite_utils.Database) -> list[dict]:
 
 def locked_until(conn: Conn, annotator_id: int) -> float | None:
     """Until when (unix seconds) sign-ins of this annotator are refused, if set."""
-    row = _raw(conn).execute("SELECT locked_until FROM annotators WHERE id = ?",
+    row = raw(conn).execute("SELECT locked_until FROM annotators WHERE id = ?",
                              [annotator_id]).fetchone()
     return row[0] if row else None
 

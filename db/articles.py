@@ -8,6 +8,8 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
+from db.connection import max_id
+
 
 def find_by_sha(db: sqlite_utils.Database, sha256: str) -> str | None:
     """External id of the article with this text hash, if any."""
@@ -52,7 +54,7 @@ _KEYS_PER_QUERY = 400  # two parameters each; far below SQLite's limit
 
 def max_article_id(conn: sqlite3.Connection) -> int:
     """Highest article id so far (0 when empty); the importer numbers new rows after it."""
-    return conn.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()[0]
+    return max_id(conn, "articles")
 
 
 def insert_articles(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
@@ -67,7 +69,7 @@ def insert_articles(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
 
 def max_sentence_id(conn: sqlite3.Connection) -> int:
     """Highest sentence id so far (0 when empty); the importer numbers new rows after it."""
-    return conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
+    return max_id(conn, "sentences")
 
 
 def insert_article(conn: sqlite3.Connection, row: dict[str, Any]) -> int:

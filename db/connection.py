@@ -124,6 +124,24 @@ def _needs_immutable(exc: sqlite3.Error, path: str | Path) -> bool:
         return False
 
 
+Conn = sqlite3.Connection | sqlite_utils.Database
+# Tables whose rowids the code compares or hands out (data versions, next ids).
+_ID_TABLES = ("articles", "sentences", "events", "project_log")
+
+
+def raw(db: Conn) -> sqlite3.Connection:
+    """The ``sqlite3`` connection under a sqlite-utils ``Database`` (or the connection
+    itself): the query modules accept either."""
+    return db.conn if isinstance(db, sqlite_utils.Database) else db
+
+
+def max_id(db: Conn, table: str) -> int:
+    """The largest id in ``table`` (0 when empty): one step down the rowid B-tree."""
+    if table not in _ID_TABLES:
+        raise ValueError(f"max_id: unexpected table {table!r}")
+    return raw(db).execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+
+
 @contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     """Run the block as one ``BEGIN IMMEDIATE`` transaction; roll back on any error.

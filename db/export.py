@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 
 import sqlite_utils
 
+from db.connection import max_id, raw
+
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,9 +30,6 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # and fetchmany's per-call cost is already negligible at this size.
 _FETCH = 2_000
 
-
-def _raw(db: sqlite3.Connection | sqlite_utils.Database) -> sqlite3.Connection:
-    return db.conn if isinstance(db, sqlite_utils.Database) else db
 
 
 @contextlib.contextmanager
@@ -127,7 +126,7 @@ def csv_cell_sql(expr: str, *, neutralise: bool) -> str:
 def counts(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, int]:
     """``content`` and ``boilerplate`` sentences, ``articles``, ``annotations`` (all rows,
     labeled or skipped)."""
-    conn = _raw(db)
+    conn = raw(db)
     # Counted, not read from a counter table: one scan of 1M rows takes ~0.1 s and
     # stays right whatever keeps (or fails to keep) the counters.
     total, content = conn.execute(
@@ -141,7 +140,7 @@ def counts(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, int]:
 def annotation_count(db: sqlite3.Connection | sqlite_utils.Database) -> int:
     """An upper bound of the number of annotations, at the cost of one rowid lookup:
     the last event id (every annotation was written with at least one event)."""
-    return _raw(db).execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    return max_id(db, "events")
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -197,14 +196,14 @@ def iter_sentences(db: sqlite3.Connection | sqlite_utils.Database, *,
     """
     where = "" if ids is None else f" AND s.id IN ({', '.join('?' * len(ids))})"
     sql = _SENTENCES_SQL.format(context=_CONTEXT_SQL if context else "", where=where)
-    return _rows(_raw(db).execute(sql, [] if ids is None else [int(i) for i in ids]))
+    return _rows(raw(db).execute(sql, [] if ids is None else [int(i) for i in ids]))
 
 
 def iter_gold_keys(db: sqlite3.Connection | sqlite_utils.Database) -> Iterator[tuple]:
     """The rows of :func:`iter_sentences` with only ``id``, ``external_id``, ``idx``,
     the adjudicated labels and ``labels`` filled in (the other columns are None): what
     deciding a sentence's gold and split needs, read several times faster."""
-    return _rows(_raw(db).execute(_GOLD_KEYS_SQL))
+    return _rows(raw(db).execute(_GOLD_KEYS_SQL))
 
 
 # ----------------------------------------------------------------------------- raw
@@ -267,7 +266,7 @@ def iter_raw_jsonl(db: sqlite3.Connection | sqlite_utils.Database) -> Iterator[l
     one per line; yields lists of per-sentence chunks of lines (each line ends with a
     newline), in sentence-id then annotator-id order."""
     sql = f"SELECT group_concat({_RAW_JSON_LINE} || char(10), '') {_RAW_FROM}"
-    return _firsts(_raw(db).execute(sql))
+    return _firsts(raw(db).execute(sql))
 
 
 def iter_raw_csv(db: sqlite3.Connection | sqlite_utils.Database, *,
@@ -280,13 +279,13 @@ def iter_raw_csv(db: sqlite3.Connection | sqlite_utils.Database, *,
     line = _raw_csv_line(label_names, exact)
     sql = (f"SELECT group_concat({line}, char(13) || char(10)) || char(13) || char(10) "
            f"{_RAW_FROM}")
-    return _firsts(_raw(db).execute(sql))
+    return _firsts(raw(db).execute(sql))
 
 
 def raw_query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, list[str]]:
     """``EXPLAIN QUERY PLAN`` lines of the export's streaming queries (a ``TEMP B-TREE``
     would mean a sort, i.e. memory or temp space growing with the corpus)."""
-    conn = _raw(db)
+    conn = raw(db)
     sqls = {"sentences": _SENTENCES_SQL.format(context=_CONTEXT_SQL, where=""),
             "gold_keys": _GOLD_KEYS_SQL,
             "raw_jsonl": f"SELECT group_concat({_RAW_JSON_LINE}) {_RAW_FROM}",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 import sqlite_utils
 
 from db import annotations, annotators
-from db.connection import write_transaction
+from db.connection import max_id, raw, write_transaction
 
 # Candidate scan: walks the partial index of sentences that still need labels, in
 # routing order, from the annotator's cursor, and skips those this annotator already
@@ -104,9 +104,6 @@ _MIN_ORD, _MAX_ORD = -(2**63), 2**63 - 1
 # ----------------------------------------------------------------------------- annotators
 
 
-def _raw(db: sqlite3.Connection | sqlite_utils.Database) -> sqlite3.Connection:
-    return db.conn if isinstance(db, sqlite_utils.Database) else db
-
 
 def get_annotator(db: sqlite3.Connection | sqlite_utils.Database, name: str) -> dict | None:
     """The annotator row (id, name, role, password_hash, created_at, ...) whose name
@@ -185,7 +182,7 @@ def seats(conn: sqlite3.Connection, sentence_id: int, annotator_id: int,
 def get_annotation(conn: sqlite3.Connection | sqlite_utils.Database, sentence_id: int,
                    annotator_id: int) -> dict | None:
     """The current annotation of one (sentence, annotator), labels decoded."""
-    cur = _raw(conn).execute(_GET_ANNOTATION_SQL, {"sid": sentence_id, "me": annotator_id})
+    cur = raw(conn).execute(_GET_ANNOTATION_SQL, {"sid": sentence_id, "me": annotator_id})
     row = cur.fetchone()
     if row is None:
         return None
@@ -297,7 +294,7 @@ def count_progress(db: sqlite3.Connection | sqlite_utils.Database) -> dict:
     """The numbers the counters hold, counted from the rows: content sentences, complete
     ones, and labeled annotations per annotator id (slow at scale; tests use it to
     check :func:`project_progress` and ``annotators.n_labeled``)."""
-    conn = _raw(db)
+    conn = raw(db)
     content, complete = conn.execute(
         "SELECT count(*), coalesce(sum(n_done >= target), 0) FROM sentences "
         "WHERE kind = 'content'").fetchone()
@@ -312,10 +309,7 @@ def data_version(db: sqlite_utils.Database) -> tuple[int, int, int]:
     high-water mark, last project-log id). The third part catches an article removal,
     which deletes events and sentences below both high-water marks. Cheap: three rowid
     lookups."""
-    e = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-    s = db.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
-    p = db.execute("SELECT coalesce(max(id), 0) FROM project_log").fetchone()[0]
-    return int(e), int(s), int(p)
+    return (max_id(db, "events"), max_id(db, "sentences"), max_id(db, "project_log"))
 
 
 def set_targets(conn: sqlite3.Connection, target: int | Callable[[int], int], *,
@@ -355,7 +349,7 @@ def query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, lis
     path and of the label page's per-rerun reads, by name (``HOT_PATH``,
     ``PAGE_READS``). A line ``SCAN x`` without ``USING ... INDEX`` or ``PRIMARY KEY``
     would mean a full table scan."""
-    conn = _raw(db)
+    conn = raw(db)
     params = {"me": 1, "now": 0.0, "lo": _MIN_ORD, "hi": _MAX_ORD, "sid": 1, "exp": 0.0,
               "delta": 1, "action": "label", "labels": None, "note": None,
               "duration_ms": None, "gv": None, "source": "app", "event_id": 1,
@@ -395,7 +389,7 @@ def recount_done(conn: sqlite3.Connection, sentence_ids: Iterable[int] | None = 
 def done_counts(db: sqlite3.Connection | sqlite_utils.Database) -> list[tuple[int, int, int, int]]:
     """``(sentence_id, target, n_done, labeled annotations)`` for every content sentence:
     what tests compare to prove ``n_done`` is kept exact."""
-    return _raw(db).execute(
+    return raw(db).execute(
         "SELECT s.id, s.target, s.n_done, (SELECT count(*) FROM annotations a "
         "WHERE a.sentence_id = s.id AND a.status = 'labeled') FROM sentences s "
         "WHERE s.kind = 'content' ORDER BY s.id").fetchall()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from db.connection import raw
+
 
 @dataclass(frozen=True)
 class Invariant:
@@ -164,16 +166,13 @@ INVARIANTS: tuple[Invariant, ...] = (
 )
 
 
-def _raw(db: sqlite3.Connection | sqlite_utils.Database) -> sqlite3.Connection:
-    return db.conn if isinstance(db, sqlite_utils.Database) else db
-
 
 def offending_rows(db: sqlite3.Connection | sqlite_utils.Database, inv: Invariant,
                    limit: int = 5) -> tuple[int, list[tuple]]:
     """``(number of rows breaking inv, the first `limit` of them)``. Raises
     ``sqlite3.OperationalError`` when the schema lacks a table or column it needs."""
     count, examples = 0, []
-    for row in _raw(db).execute(inv.sql):
+    for row in raw(db).execute(inv.sql):
         count += 1
         if len(examples) < limit:
             examples.append(tuple(row))
@@ -184,19 +183,19 @@ def integrity_problems(db: sqlite3.Connection | sqlite_utils.Database, *,
                        quick: bool = False, limit: int = 100) -> list[str]:
     """Messages of ``PRAGMA integrity_check`` (or ``quick_check``); empty when ok."""
     pragma = "quick_check" if quick else "integrity_check"
-    rows = [r[0] for r in _raw(db).execute(f"PRAGMA {pragma}({int(limit)})")]
+    rows = [r[0] for r in raw(db).execute(f"PRAGMA {pragma}({int(limit)})")]
     return [] if rows == ["ok"] else rows
 
 
 def foreign_key_problems(db: sqlite3.Connection | sqlite_utils.Database
                          ) -> list[tuple[str, int | None, str, int]]:
     """Rows of ``PRAGMA foreign_key_check``: ``(table, rowid, parent table, fk index)``."""
-    return [tuple(r) for r in _raw(db).execute("PRAGMA foreign_key_check")]
+    return [tuple(r) for r in raw(db).execute("PRAGMA foreign_key_check")]
 
 
 def lease_counts(db: sqlite3.Connection | sqlite_utils.Database, now: float) -> dict[str, int]:
     """Leases in total and how many have expired at ``now`` (unix seconds)."""
-    total, expired = _raw(db).execute(
+    total, expired = raw(db).execute(
         "SELECT count(*), coalesce(sum(expires_at <= ?), 0) FROM assignments", [now]).fetchone()
     return {"leases": total, "expired_leases": expired}
 
@@ -206,7 +205,7 @@ COUNTED_TABLES = ("articles", "sentences", "annotators", "events", "annotations"
 
 def table_counts(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, int]:
     """Rows per main table (what a backup summary shows)."""
-    conn = _raw(db)
+    conn = raw(db)
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in COUNTED_TABLES}
 
 
@@ -218,7 +217,7 @@ def schema(db: sqlite3.Connection | sqlite_utils.Database) -> dict[tuple[str, st
     SQLite's own objects (``sqlite_*``: autoindexes' SQL is NULL, statistics are optional).
     Whitespace is collapsed so that formatting does not count as a difference."""
     out = {}
-    for kind, name, sql in _raw(db).execute(
+    for kind, name, sql in raw(db).execute(
             "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' "
             "ESCAPE '\\' ORDER BY type, name"):
         text = _SPACE.sub(" ", sql or "").strip()

@@ -12,11 +12,10 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from db.connection import raw
+
 Conn = sqlite3.Connection | sqlite_utils.Database
 
-
-def _raw(db: Conn) -> sqlite3.Connection:
-    return db.conn if isinstance(db, sqlite_utils.Database) else db
 
 
 # Counts per person from the current annotations (one row per sentence and person):
@@ -41,7 +40,7 @@ def activity(db: Conn, day: str) -> dict[int, dict[str, int]]:
     from the current annotations, for every person who acted at least once.
     ``labeled_today`` counts labeled annotations last changed on or after ``day``
     (``YYYY-MM-DD``, UTC); ``flagged`` those flagged now."""
-    conn = _raw(db)
+    conn = raw(db)
     cur = conn.execute(_ACTIVITY_SQL, {"day": day})
     cols = [c[0] for c in cur.description][1:]
     out = {row[0]: {**dict(zip(cols, (int(v or 0) for v in row[1:]))), "flagged": 0}
@@ -54,14 +53,14 @@ def activity(db: Conn, day: str) -> dict[int, dict[str, int]]:
 def other_admins(conn: Conn, annotator_id: int) -> int:
     """How many admins with a password there are besides ``annotator_id`` (an admin
     without a password acts as an annotator: ``labeling.annotate.effective_role``)."""
-    return _raw(conn).execute(
+    return raw(conn).execute(
         "SELECT count(*) FROM annotators WHERE role = 'admin' AND password_hash IS NOT NULL "
         "AND id != ?", [annotator_id]).fetchone()[0]
 
 
 def without_password(db: Conn) -> list[str]:
     """Names of the people who have no password, by name."""
-    return [r[0] for r in _raw(db).execute(
+    return [r[0] for r in raw(db).execute(
         "SELECT name FROM annotators WHERE password_hash IS NULL ORDER BY name")]
 
 
@@ -69,7 +68,7 @@ def count_new_targets(db: Conn, target: Callable[[int], int]) -> int:
     """How many content sentences not yet complete would get another target from
     ``target(sentence id)``: the count ``db.labels.set_targets(..., only_open=True)``
     would change, without writing."""
-    conn = _raw(db)
+    conn = raw(db)
     conn.create_function("parley_preview_target", 1, target, deterministic=True)
     return conn.execute(
         "SELECT count(*) FROM sentences WHERE kind = 'content' AND n_done < target "
@@ -78,14 +77,14 @@ def count_new_targets(db: Conn, target: Callable[[int], int]) -> int:
 
 def count_sentences(db: Conn) -> int:
     """All sentences (a change of order gives each of them a new position)."""
-    return _raw(db).execute("SELECT count(*) FROM sentences").fetchone()[0]
+    return raw(db).execute("SELECT count(*) FROM sentences").fetchone()[0]
 
 
 def version_used(db: Conn, version: str) -> bool:
     """Whether a label (event) records guidelines ``version``, or an earlier config
     change (``project_log``) set or replaced it. The events have no index on the
     version: this is a scan, run only when a config is saved."""
-    conn = _raw(db)
+    conn = raw(db)
     if conn.execute("SELECT 1 FROM project_log WHERE action = 'config' AND "
                     "(json_extract(detail, '$.changed.guidelines_version[0]') = :v OR "
                     "json_extract(detail, '$.changed.guidelines_version[1]') = :v) LIMIT 1",
