@@ -1,6 +1,6 @@
 """The one full read of the annotations (behind ``labeling.label_matrix``, the label
-read model that feeds the disagreement queue and the agreement report): labeled (and,
-on request, flagged) annotations as numpy code arrays; also durations and gold.
+read model that feeds the disagreement queue and the agreement report): labeled
+annotations as numpy code arrays; also durations and gold.
 
 The read model needs every labeled (sentence, annotator, labels) cell. At 3M annotations a
 Python tuple per row costs seconds, so each row becomes *one integer* in SQL
@@ -26,15 +26,15 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-# Bits of the packed cell: sentence id | annotator slot | label code [| flagged]. The
-# slot is the annotator's rank in the id order (< 2**_ANN_BITS), so the pack fits in 63
-# bits for sentence ids up to 2**44 (2**43 with the flag bit).
+# Bits of the packed cell: sentence id | annotator slot | label code. The slot is the
+# annotator's rank in the id order (< 2**_ANN_BITS), so the pack fits in 63 bits for
+# sentence ids up to 2**44.
 _CODE_BITS = 8
 _ANN_BITS = 11
+_MAX_PACKED_SID = 2 ** (63 - _CODE_BITS - _ANN_BITS) - 1
 _CHUNK = 50_000  # sentence ids per group_concat chunk: bounds the string (memory)
 _WORKERS = max(1, min(4, os.cpu_count() or 1))  # reader threads for large tables
 _RESCAN_AFTER = 20_000  # more rows with unexpected label strings: code them in SQL too
-_NOT_LABELED = 2**_CODE_BITS - 2  # code of a flagged annotation that is not labeled
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,12 @@ class LabeledCells:
     ascending within it); ``annotator_ids``: signed integers (int32 or int64);
     ``codes``: signed integers, indexes into ``label_json`` (-1: no label), the distinct
     stored JSON label strings (the ``known`` ones first, in the order given).
-    ``flagged``: bool per cell, only when read ``with_flagged`` (then flagged annotations
-    that are not labeled are cells too, with code -1), else None.
     """
 
     sentence_ids: np.ndarray
     annotator_ids: np.ndarray
     codes: np.ndarray
     label_json: list[str]
-    flagged: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.sentence_ids.size)
@@ -68,9 +65,8 @@ def _sql_str(value: str) -> str:
 
 
 def labeled_cells(db: sqlite3.Connection | sqlite_utils.Database,
-                  known: Sequence[str] = (), *, with_flagged: bool = False) -> LabeledCells:
-    """All ``status = 'labeled'`` annotations, ordered by sentence id (with
-    ``with_flagged``: also flagged ones that are not labeled, code -1, and a flag per cell).
+                  known: Sequence[str] = ()) -> LabeledCells:
+    """All ``status = 'labeled'`` annotations, ordered by sentence id.
 
     ``known``: label JSON strings expected to cover (nearly) all rows, e.g.
     ``'["demand"]'`` for each label of a single-label project; they are coded in SQL
@@ -81,29 +77,22 @@ def labeled_cells(db: sqlite3.Connection | sqlite_utils.Database,
     # with a write_transaction of another thread on the same connection.
     lock = getattr(db, "_parley_lock", None)
     if lock is None:
-        return _labeled_cells(_raw(db), known, with_flagged)
+        return _labeled_cells(_raw(db), known)
     with lock:
-        return _labeled_cells(_raw(db), known, with_flagged)
+        return _labeled_cells(_raw(db), known)
 
 
-def _case(known: Sequence[str], with_flagged: bool = False) -> str:
+def _case(known: Sequence[str]) -> str:
     other = 2**_CODE_BITS - 1
-    case = str(other) if not known else (
-        "CASE labels " + " ".join(f"WHEN {_sql_str(k)} THEN {i}" for i, k in enumerate(known))
-        + f" ELSE {other} END")
-    if with_flagged:  # a flagged row that is not labeled: its own code, never a text to read
-        case = f"CASE WHEN status = 'labeled' THEN {case} ELSE {_NOT_LABELED} END"
-    return case
+    if not known:
+        return str(other)
+    return ("CASE labels " + " ".join(f"WHEN {_sql_str(k)} THEN {i}" for i, k in enumerate(known))
+            + f" ELSE {other} END")
 
 
-def _where(with_flagged: bool) -> str:
-    return "(status = 'labeled' OR flagged = 1)" if with_flagged else "status = 'labeled'"
-
-
-def _labeled_cells(conn: sqlite3.Connection, known: Sequence[str],
-                   with_flagged: bool = False) -> LabeledCells:
+def _labeled_cells(conn: sqlite3.Connection, known: Sequence[str]) -> LabeledCells:
     other = 2**_CODE_BITS - 1
-    known = list(dict.fromkeys(known))[:_NOT_LABELED]
+    known = list(dict.fromkeys(known))[:other]
     own = not conn.in_transaction
     if own:
         conn.execute("BEGIN")  # one read snapshot (WAL) across the queries below
@@ -111,32 +100,29 @@ def _labeled_cells(conn: sqlite3.Connection, known: Sequence[str],
         ann_ids = np.array([r[0] for r in conn.execute(
             "SELECT id FROM annotators ORDER BY id")], dtype=np.int64)
         max_sid = conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
-        flag_bits = 1 if with_flagged else 0
-        packable = (len(ann_ids) < 2**_ANN_BITS
-                    and max_sid <= 2 ** (63 - _CODE_BITS - _ANN_BITS - flag_bits) - 1)
+        packable = len(ann_ids) < 2**_ANN_BITS and max_sid <= _MAX_PACKED_SID
 
-        def scan(codes_for: Sequence[str]) -> tuple[np.ndarray, ...]:
-            case, where = _case(codes_for, with_flagged), _where(with_flagged)
+        def scan(codes_for: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if packable:
-                cols = _packed(conn, case, where, max_sid, ann_ids, flag_bits)
+                sids, aids, codes = _packed(conn, _case(codes_for), max_sid, ann_ids)
             else:  # huge ids or teams: plain rows, slower, same result
-                cols = _plain(conn, case, where, flag_bits)
-            if not _in_order(cols[0], cols[1]):
+                sids, aids, codes = _plain(conn, _case(codes_for))
+            if not _in_order(sids, aids):
                 # group_concat follows the primary-key scan; should a plan ever differ, sort
                 # (callers and _other_labels rely on (sentence, annotator) order).
-                order = np.lexsort((cols[1], cols[0]))
-                cols = tuple(c[order] for c in cols)
-            return cols
+                order = np.lexsort((aids, sids))
+                sids, aids, codes = sids[order], aids[order], codes[order]
+            return sids, aids, codes
 
-        sids, aids, codes, *flags = scan(known)
+        sids, aids, codes = scan(known)
         unknown = np.flatnonzero(codes == other)
         if unknown.size > _RESCAN_AFTER:
             # Many rows with other strings (label sets of a multi-label project): learn the
             # few distinct strings with one scan, then code them in SQL too.
             extra = _distinct_other_labels(conn, known)
-            if len(known) + len(extra) < _NOT_LABELED:
+            if len(known) + len(extra) < other:
                 known = known + extra
-                sids, aids, codes, *flags = scan(known)
+                sids, aids, codes = scan(known)
                 unknown = np.flatnonzero(codes == other)
         label_json = list(known)
         if unknown.size:
@@ -148,12 +134,10 @@ def _labeled_cells(conn: sqlite3.Connection, known: Sequence[str],
             # NULL labels (should not occur on a labeled row) stay -1: not a cell.
             codes[unknown] = np.where(extra_codes >= 0, extra_codes + len(label_json), -1)
             label_json += [str(u) for u in extra_uniques]
-        if with_flagged:
-            codes[codes == _NOT_LABELED] = -1
     finally:
         if own:
             conn.execute("COMMIT")
-    return LabeledCells(sids, aids, codes, label_json, flags[0] if flags else None)
+    return LabeledCells(sids, aids, codes, label_json)
 
 
 def _in_order(sids: np.ndarray, aids: np.ndarray) -> bool:
@@ -167,11 +151,10 @@ def _in_order(sids: np.ndarray, aids: np.ndarray) -> bool:
     return bool(np.all(aids[same + 1] > aids[same]))
 
 
-def _packed(conn: sqlite3.Connection, case: str, where: str, max_sid: int,
-            ann_ids: np.ndarray, flag_bits: int) -> tuple[np.ndarray, ...]:
+def _packed(conn: sqlite3.Connection, case: str, max_sid: int,
+            ann_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One integer per cell, concatenated by SQLite and parsed by numpy in C (no Python
-    object per row): the fast path. Returns (sentence ids, annotator ids, codes), and
-    the flags with ``flag_bits`` = 1."""
+    object per row): the fast path. Returns (sentence ids, annotator ids, codes)."""
     direct = not ann_ids.size or int(ann_ids.max()) < 2**_ANN_BITS
     if direct:  # ids fit in the annotator bits as they are (a CASE per row costs ~10%)
         ann = "annotator_id"
@@ -182,20 +165,16 @@ def _packed(conn: sqlite3.Connection, case: str, where: str, max_sid: int,
     sid_type = np.int32 if max_sid < 2**31 else np.int64
 
     def unpack(packed: np.ndarray) -> tuple[np.ndarray, ...]:
-        flags = ()
-        if flag_bits:
-            flags = ((packed & 1) == 1,)
-            np.right_shift(packed, 1, out=packed)
         codes = (packed & (2**_CODE_BITS - 1)).astype(np.int32)
         np.right_shift(packed, _CODE_BITS, out=packed)
         slots = (packed & (2**_ANN_BITS - 1)).astype(np.int32)
         np.right_shift(packed, _ANN_BITS, out=packed)
-        return (packed.astype(sid_type), (slots if direct else ann_ids[slots]), codes) + flags
+        return packed.astype(sid_type), (slots if direct else ann_ids[slots]), codes
 
-    flag = " | flagged" if flag_bits else ""
-    return _scan(conn, f"(sentence_id << {_ANN_BITS + _CODE_BITS + flag_bits}) | (({ann}) "
-                       f"<< {_CODE_BITS + flag_bits}) | (({case}) << {flag_bits}){flag}",
-                 where, max_sid, unpack)
+    sids, aids, codes = _scan(conn, f"(sentence_id << {_ANN_BITS + _CODE_BITS}) | (({ann}) "
+                                    f"<< {_CODE_BITS}) | ({case})", "status = 'labeled'",
+                              max_sid, unpack)
+    return sids, aids, codes
 
 
 Unpack = Callable[[np.ndarray], tuple[np.ndarray, ...]]
@@ -279,15 +258,12 @@ def _file_path(conn: sqlite3.Connection) -> str | None:
     return None
 
 
-def _plain(conn: sqlite3.Connection, case: str, where: str,
-           flag_bits: int) -> tuple[np.ndarray, ...]:
-    flag = ", flagged" if flag_bits else ""
+def _plain(conn: sqlite3.Connection, case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = conn.execute(
-        f"SELECT sentence_id, annotator_id, {case}{flag} FROM annotations "
-        f"WHERE {where} ORDER BY sentence_id, annotator_id").fetchall()
-    arr = np.array(rows, dtype=np.int64).reshape(-1, 3 + flag_bits)
-    cols = (arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy())
-    return cols + ((arr[:, 3] == 1,) if flag_bits else ())
+        f"SELECT sentence_id, annotator_id, {case} FROM annotations "
+        "WHERE status = 'labeled' ORDER BY sentence_id, annotator_id").fetchall()
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
 
 
 def _distinct_other_labels(conn: sqlite3.Connection, known: Sequence[str]) -> list[str]:

@@ -54,6 +54,14 @@ def queue_rows(db: Conn, sentence_ids: Iterable[int]) -> list[tuple]:
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
+def flagged_sentences(db: Conn) -> list[int]:
+    """Every sentence with a flagged annotation, ascending (one pass over the
+    annotations: the label matrix asks once, then follows changes)."""
+    return [r[0] for r in _raw(db).execute(
+        "SELECT DISTINCT sentence_id FROM annotations WHERE flagged = 1 "
+        "ORDER BY sentence_id")]
+
+
 def changed_sentences(db: Conn, after: int, upto: int) -> list[int]:
     """Sentences with an event whose id is in ``(after, upto]`` (a rowid range scan)."""
     return [r[0] for r in _raw(db).execute(_CHANGED_SQL, {"after": after, "upto": upto})]

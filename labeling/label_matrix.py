@@ -1,12 +1,13 @@
-"""The label read model: every labeled (and every flagged) annotation of one database as
-NumPy arrays, kept at the database's data version and refreshed incrementally from the
-event log. It feeds the disagreement queue (:mod:`labeling.review`), the agreement report
+"""The label read model: every labeled annotation of one database (and which sentences
+are flagged) as NumPy arrays, kept at the database's data version and refreshed
+incrementally from the event log. It feeds the disagreement queue (:mod:`labeling.review`), the agreement report
 and the annotator table (:mod:`labeling.reliability`, also the export's card).
 
 One reader, one cache:
 
-- The first use reads the annotations once (:func:`db.agreement_data.labeled_cells`
-  ``with_flagged``: one integer per row, parsed by NumPy), plus the adjudicated sentences.
+- The first use reads the labeled annotations once (:func:`db.agreement_data.labeled_cells`:
+  one integer per row, parsed by NumPy), plus the adjudicated sentences; the flagged
+  sentences are read when first asked for (the Review page's list).
 - Afterwards a new data version (``db.labels.data_version``: last event id, sentence
   high-water mark, last project-log id) re-reads only the sentences with events since the
   last refresh (:func:`db.review.changed_sentences`, :func:`db.review.queue_rows`): a
@@ -57,27 +58,28 @@ class View(Protocol):
         ``cells`` (their labeled ones: sentence ids, annotator ids, set codes; sorted)."""
 
 
-_FIELDS = ("sid", "annot", "code", "flag", "alive")
+_FIELDS = ("sid", "annot", "code", "alive")
 
 
 def _no_cells() -> dict[str, np.ndarray]:
     return {"sid": np.zeros(0, dtype=np.int64), "annot": np.zeros(0, dtype=np.int32),
-            "code": np.zeros(0, dtype=np.int32), "flag": np.zeros(0, dtype=bool),
-            "alive": np.zeros(0, dtype=bool)}
+            "code": np.zeros(0, dtype=np.int32), "alive": np.zeros(0, dtype=bool)}
 
 
 class LabelMatrix:
-    """Every labeled or flagged annotation of one database, as parallel arrays.
+    """Every labeled annotation of one database, as parallel arrays, and the flagged
+    sentences.
 
     Cells, one per annotation, in two parts with the same fields: :attr:`base`, sorted by
     (sentence, annotator) (a full read, or a merge), and :attr:`tail`, the cells later
     refreshes appended (small: merged into ``base`` past ``_TAIL_MERGE`` cells or when
     half the cells are dead), so a refresh never copies every cell. Fields: ``sid``
     (sentence id), ``annot`` (annotator id), ``code`` (index into :attr:`sets`, the
-    distinct label sets as sorted tuples; -1: flagged but not labeled), ``flag``
-    (flagged), ``alive`` (False once the sentence was re-read). ``adjudicated``: sorted
-    sentence ids whose gold a reviewer decided. ``version``: the data version the arrays
-    hold. Use under :attr:`lock` (see :func:`matrix`).
+    distinct label sets as sorted tuples), ``alive`` (False once the sentence was
+    re-read). ``adjudicated``: sorted sentence ids whose gold a reviewer decided.
+    ``flagged``: sorted sentence ids with a flagged annotation, read on first use (only
+    the Review page asks; the report and the export never pay for it). ``version``: the
+    data version the arrays hold. Use under :attr:`lock` (see :func:`matrix`).
     """
 
     def __init__(self) -> None:
@@ -90,6 +92,7 @@ class LabelMatrix:
         self.tail = _no_cells()
         self._dead = 0
         self.adjudicated = np.zeros(0, dtype=np.int64)
+        self.flagged: np.ndarray | None = None
         self.memo: dict[Hashable, Any] = {}
         self.views: dict[str, View] = {}
         self.lock = threading.RLock()
@@ -136,14 +139,18 @@ class LabelMatrix:
     def _read_all(self, db: sqlite_utils.Database, known: Callable[[], list[str]]) -> None:
         self.adjudicated = np.unique(np.asarray(review_db.adjudicated_sentences(db),
                                                 dtype=np.int64))
+        self.flagged = None
         cells = agreement_data.labeled_cells(db, list(dict.fromkeys(
-            [*known(), *self._raw_code])), with_flagged=True)
+            [*known(), *self._raw_code])))
         remap = np.array([self.code_of(t) for t in cells.label_json] + [-1], dtype=np.int32)
-        # sentence ids stay int32 below 2**31 (as read): half the memory and bandwidth
-        self.base = {"sid": cells.sentence_ids,
-                     "annot": cells.annotator_ids.astype(np.int32, copy=False),
-                     "code": remap[cells.codes], "flag": cells.flagged,
-                     "alive": np.ones(cells.sentence_ids.size, dtype=bool)}
+        code = remap[cells.codes]
+        keep = code >= 0  # a NULL or empty label list is not a cell
+        part = {"sid": cells.sentence_ids,  # int32 below 2**31, as read: half the memory
+                "annot": cells.annotator_ids.astype(np.int32, copy=False), "code": code}
+        if not keep.all():
+            part = {k: v[keep] for k, v in part.items()}
+        part["alive"] = np.ones(part["sid"].size, dtype=bool)
+        self.base = part
         self.tail, self._dead = _no_cells(), 0
         for view in self.views.values():
             view.rebuild(self)
@@ -171,11 +178,17 @@ class LabelMatrix:
             # few distinct texts among the rows: code each once
             local, uniques = pd.factorize(raw, use_na_sentinel=True)
             remap = np.array([self.code_of(t) for t in uniques] + [-1], dtype=np.int32)
-            new = {"sid": sid, "annot": annot.astype(np.int32), "code": remap[local],
-                   "flag": flag != 0, "alive": np.ones(sid.size, dtype=bool)}
+            code = remap[local]
+            labeled = code >= 0  # a flagged skip is a flag, not a cell
+            new = {"sid": sid[labeled], "annot": annot[labeled].astype(np.int32),
+                   "code": code[labeled], "alive": np.ones(int(labeled.sum()), dtype=bool)}
             self.tail = {k: np.concatenate([self.tail[k], new[k]]) for k in _FIELDS}
-        labeled = new["code"] >= 0
-        cells = (new["sid"][labeled], new["annot"][labeled], new["code"][labeled])
+            if self.flagged is not None:
+                self.flagged = np.union1d(self.flagged[~np.isin(self.flagged, ids)],
+                                          sid[flag != 0])
+        elif self.flagged is not None:
+            self.flagged = self.flagged[~np.isin(self.flagged, ids)]
+        cells = (new["sid"], new["annot"], new["code"])
         for view in self.views.values():
             view.update(self, ids, cells)
         total = self.base["sid"].size + self.tail["sid"].size
@@ -213,9 +226,12 @@ class LabelMatrix:
         by sentence then annotator."""
         return self._live(lambda part: part["alive"] & (part["code"] >= 0))
 
-    def flagged_sentences(self) -> list[int]:
-        """Sentence ids with at least one flagged annotation, ascending."""
-        return np.unique(self._live(lambda part: part["alive"] & part["flag"])[0]).tolist()
+    def flagged_sentences(self, db: sqlite_utils.Database) -> list[int]:
+        """Sentence ids with at least one flagged annotation, ascending (read from ``db``
+        on first use, then kept by the refreshes)."""
+        if self.flagged is None:
+            self.flagged = np.asarray(review_db.flagged_sentences(db), dtype=np.int64)
+        return self.flagged.tolist()
 
     def cached(self, name: Hashable, build: Callable[[], Any]) -> Any:
         """``build()``, computed once per data version (call under :attr:`lock`)."""

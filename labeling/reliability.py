@@ -98,18 +98,26 @@ def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
     del starts
     # Annotator columns: only people with a label, sorted by name.
     id_to_name = agreement_data.annotator_names(db)
-    if aids.size and int(aids.max()) < 2**20:  # ids are small ints: count, no sort
+    small = bool(aids.size) and int(aids.max()) < 2**20
+    if small:  # ids are small ints: count, no sort
         present = np.flatnonzero(np.bincount(aids))
     else:
         present = np.unique(aids)
     order = sorted(present.tolist(), key=lambda a: id_to_name.get(a, str(a)))
     column_of_present = np.empty(present.size, dtype=np.int32)
     column_of_present[np.searchsorted(present, order)] = np.arange(len(order), dtype=np.int32)
+    if small:  # a lookup by id: one gather per cell instead of a binary search
+        column_of_id = np.full(int(present[-1]) + 1, -1, dtype=np.int32)
+        column_of_id[present] = column_of_present
+        columns = column_of_id[aids]
+    else:
+        columns = column_of_present[np.searchsorted(present, aids)]
     # The matrix is filled here rather than by LabelTable.from_codes, which would first
     # copy the three per-cell arrays to int64 (~70 MB more at 3M cells).
     matrix = np.full((unit_ids.size, len(order)), -1,
                      dtype=np.int8 if len(categories) < 127 else np.int32)
-    matrix[unit_index, column_of_present[np.searchsorted(present, aids)]] = cat
+    matrix[unit_index, columns] = cat
+    del columns
     return LabelTable(matrix, [id_to_name.get(a, str(a)) for a in order], categories,
                       unit_ids=unit_ids)
 

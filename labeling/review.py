@@ -353,7 +353,7 @@ def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int
     ``flags``: ``[{"annotator", "note", "labels", "status"}]``."""
     matrix = label_matrix.matrix(db)
     with matrix.lock:
-        sids = list(matrix.cached("flagged", matrix.flagged_sentences))
+        sids = list(matrix.cached("flagged", lambda: matrix.flagged_sentences(db)))
     gold = review_db.gold_sources(db, sids)
     sids.sort(key=lambda s: (gold.get(s) == "adjudicated", s))
     out = []
