@@ -593,9 +593,9 @@ def test_a_big_import_segmented_by_two_processes_equals_one(tmp_path, monkeypatc
     data = _synthetic_jsonl(tmp_path / "big.jsonl", 3_000)
     serial = _import_into(tmp_path / "serial.db", data)
     calls = []
-    real_ask = parallel.Segmenter._ask
-    monkeypatch.setattr(parallel.Segmenter, "_ask",
-                        lambda self, texts: calls.append(len(texts)) or real_ask(self, texts))
+    real_send = parallel.Segmenter._send
+    monkeypatch.setattr(parallel.Segmenter, "_send",
+                        lambda self, texts: calls.append(len(texts)) or real_send(self, texts))
     monkeypatch.setattr(parallel, "PARALLEL_MIN_CHARS", 1_000)
     monkeypatch.setattr(parallel, "_CHUNK_CHARS", 20_000)
     two = _import_into(tmp_path / "parallel.db", data)

@@ -1,9 +1,10 @@
 """Segmenting many texts on two cores: the helper process of a big import.
 
 The import is CPU-bound and segmenting is a third of it. For big inputs a helper
-process (``python -m labeling.segment_helper``, fed by a thread here) segments chunks of
-texts ahead of the consumer, which takes the next chunk itself whenever the helper has
-not started it, so neither side waits for long.
+process (``python -m labeling.segment_helper``, fed and read by two threads here) segments
+chunks of texts ahead of the consumer (two chunks in flight: one being segmented, the next
+waiting in the pipe), and the consumer takes the next chunk itself whenever the helper
+has not been sent it, so neither side waits for long.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: its workers start through
 ``multiprocessing`` (spawn or forkserver), which re-runs the parent's ``__main__`` in
@@ -19,6 +20,7 @@ import pickle
 import subprocess
 import sys
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +30,7 @@ from labeling import segment
 # starting a helper process costs more than it saves.
 PARALLEL_MIN_CHARS = 2_000_000
 _CHUNK_CHARS = 200_000  # work unit handed out to either process (~1,200 sentences)
+_IN_FLIGHT = 2  # chunks sent to the helper ahead of its answers
 _HELPER_TIMEOUT_S = 60.0  # a chunk takes a fraction of a second; past this the helper hung
 _ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding ``labeling``
 _HELPER_ARGS = ("-m", "labeling.segment_helper")
@@ -81,32 +84,72 @@ class Segmenter:
         #                                 if it fails)
         results: list[list | None] = [None] * len(chunks)
         cond = threading.Condition()
+        sent: deque[int] = deque()  # chunks sent to the helper, answers not yet read
+        writing = [True]
 
-        def feed_helper() -> None:
+        def fail() -> None:
+            with cond:
+                self._failed = True
+                for k in sent:
+                    state[k] = "todo"
+                sent.clear()
+                cond.notify_all()
+
+        def write() -> None:
+            # Up to _IN_FLIGHT chunks ahead: the helper starts the next chunk as soon as
+            # it has answered, without waiting for this process's threads to get the GIL.
             k = 0
-            while True:
-                with cond:
-                    while k < len(chunks) and state[k] != "todo":
-                        k += 1
-                    if k == len(chunks) or self._failed:
-                        return
-                    state[k] = "helper"
-                i, j = chunks[k]
-                try:
-                    spans = self._ask(texts[i:j])
-                except Exception:  # noqa: BLE001 - any failure: the consumer redoes it
+            try:
+                while True:
                     with cond:
-                        self._failed = True
-                        state[k] = "todo"
+                        while True:
+                            while k < len(chunks) and state[k] != "todo":
+                                k += 1
+                            if k == len(chunks) or self._failed:
+                                return
+                            if len(sent) < _IN_FLIGHT:
+                                break
+                            cond.wait()
+                        state[k] = "helper"
+                        sent.append(k)
                         cond.notify_all()
-                    return
+                    i, j = chunks[k]
+                    try:
+                        self._send(texts[i:j])
+                    except Exception:  # noqa: BLE001 - any failure: the consumer redoes it
+                        fail()
+                        return
+            finally:
                 with cond:
-                    results[k], state[k] = spans, "done"
+                    writing[0] = False
                     cond.notify_all()
 
-        feeder = threading.Thread(target=feed_helper, name="parley-segment-feeder",
-                                  daemon=True)
-        feeder.start()
+        def read() -> None:
+            # A thread of its own: an answer is read while the next chunk is being
+            # written, so neither pipe can fill up with both sides waiting.
+            while True:
+                with cond:
+                    while not sent and writing[0]:
+                        cond.wait()
+                    if not sent:
+                        return
+                    k = sent[0]
+                i, j = chunks[k]
+                try:
+                    spans = self._receive(j - i)
+                except Exception:  # noqa: BLE001 - any failure: the consumer redoes it
+                    fail()
+                    return
+                with cond:
+                    if sent and sent[0] == k:  # (not after a failure reset it to todo)
+                        sent.popleft()
+                        results[k], state[k] = spans, "done"
+                        cond.notify_all()
+
+        threads = [threading.Thread(target=write, name="parley-segment-writer", daemon=True),
+                   threading.Thread(target=read, name="parley-segment-reader", daemon=True)]
+        for thread in threads:
+            thread.start()
         try:
             for k in range(len(chunks)):
                 waited = 0.0
@@ -133,22 +176,28 @@ class Segmenter:
                 chunk, results[k] = results[k], None
                 yield from chunk  # type: ignore[union-attr]
         finally:
-            with cond:  # stop the feeder claiming more (e.g. the insert failed)
+            with cond:  # stop the writer claiming more (e.g. the insert failed)
                 for k, st in enumerate(state):
                     if st == "todo":
                         state[k] = "here"
-            feeder.join(timeout=_HELPER_TIMEOUT_S)
-            if feeder.is_alive():
-                self._kill()
-                feeder.join()
+                cond.notify_all()
+            for thread in threads:
+                thread.join(timeout=_HELPER_TIMEOUT_S)
+                if thread.is_alive():
+                    self._kill()
+                    thread.join()
 
-    def _ask(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+    def _send(self, texts: list[str]) -> None:
         proc = self._proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        assert proc is not None and proc.stdin is not None
         pickle.dump(texts, proc.stdin, protocol=5)
         proc.stdin.flush()
+
+    def _receive(self, n_texts: int) -> list[list[tuple[int, int, str]]]:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
         counts, starts, ends, codes, kinds = pickle.load(proc.stdout)
-        if len(counts) != len(texts):
+        if len(counts) != n_texts:
             raise RuntimeError("segment helper answered for the wrong texts")
         rows = list(zip(starts.tolist(), ends.tolist(), [kinds[c] for c in codes],
                         strict=True))
