@@ -159,7 +159,11 @@ class LabelMatrix:
         ids = np.unique(np.asarray(changed, dtype=np.int64))
         # sorted part: each sentence's cells are one run, found by binary search
         sid, alive = self.base["sid"], self.base["alive"]
-        lo, hi = np.searchsorted(sid, ids, "left"), np.searchsorted(sid, ids, "right")
+        if ids[-1] > np.iinfo(sid.dtype).max:  # a sentence added past int32 since the read
+            sid = self.base["sid"] = sid.astype(np.int64)
+        # same dtype on both sides: numpy would otherwise convert every base id per call
+        probe = ids.astype(sid.dtype)
+        lo, hi = np.searchsorted(sid, probe, "left"), np.searchsorted(sid, probe, "right")
         for a, b in zip(lo[lo < hi].tolist(), hi[lo < hi].tolist()):
             self._dead += int(alive[a:b].sum())
             alive[a:b] = False
