@@ -39,17 +39,15 @@ from labeling.ingest.write import ArticleImportReport, Routing
 from labeling.ingest.write import import_file as _import_file
 from labeling.records import IngestError
 
-# kept for callers outside the ingest slice (labeling/cli.py); removed when they move
+# kept for callers outside the ingest slice (labeling/cli_corpus.py); removed when they move
 FORMATS = ARTICLE_FORMATS
-# kept for callers outside the ingest slice; removed when they move
-ImportReport = ArticleImportReport
 
 __all__ = [
     "ARTICLE_FORMATS", "CSV_EXTENSIONS", "DATE_FIELDS", "FORMATS", "ID_FIELDS",
     "JSONL_EXTENSIONS", "JSONL_SAMPLE_ROWS", "MAX_LINE_CHARS", "MAX_TITLE_CHARS", "NO_FIELD",
     "PARALLEL_MIN_CHARS", "SOURCE_FIELDS", "STEP_ARTICLES", "STEP_ROWS", "TEXT_EXTENSIONS",
     "TEXT_FIELDS", "TITLE_FIELDS", "URL_FIELDS", "Article", "ArticleImportReport",
-    "Columns", "FieldMap", "ImportReport", "ImportStep", "IngestError", "Preview",
+    "Columns", "FieldMap", "ImportStep", "IngestError", "Preview",
     "decode", "detect_columns", "detect_format", "import_paths", "iter_files", "normalise",
     "preview", "read_csv", "read_file", "read_jsonl", "read_text_file",
 ]

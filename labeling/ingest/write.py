@@ -56,6 +56,7 @@ class Routing:
 
     @classmethod
     def of(cls, db: sqlite_utils.Database) -> Routing:
+        """The routing of the project ``db`` as its stored config says."""
         cfg = db_settings.get(db, "config") or {}
         # Without a reliability sample (fraction >= 1) every sentence is "in the sample",
         # so target_for is the same for all: computed once, not per sentence.
@@ -64,6 +65,7 @@ class Routing:
         return cls(cfg, cfg.get("order", "sequential"), int(cfg.get("seed", 0)), fixed)
 
     def target(self, sentence_id: int) -> int:
+        """The number of annotators sentence ``sentence_id`` needs."""
         if self.fixed_target is not None:
             return self.fixed_target
         return target_for(sentence_id, self.cfg)
