@@ -38,13 +38,40 @@ class DatabaseBusy(DatabaseError):
     """Another connection held the write lock for longer than the busy timeout."""
 
 
-def connect(path: str | Path, *, migrate: bool = False,
-            readonly: bool = False) -> sqlite_utils.Database:
+Conn = sqlite3.Connection | sqlite_utils.Database
+
+
+class Database(sqlite_utils.Database):
+    """A project database: a sqlite-utils ``Database`` that knows the file it was
+    opened from (``path``, for messages and for the caches keyed by file) and owns the
+    lock that serialises the rare use of one connection from several threads
+    (``lock``: held by :func:`write_transaction` and by snapshot reads)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str | Path):
+        super().__init__(conn)
+        self.path = str(path)
+        self.lock = threading.RLock()
+
+    # kept for callers outside this change (the label matrix, db.agreement_data) that
+    # still read the old patched-on names; removed when they read path and lock
+    _parley_path = property(lambda self: self.path)
+    _parley_lock = property(lambda self: self.lock)
+
+
+def path_of(db: Conn) -> str | None:
+    """The file ``db`` was opened from, or None (a plain connection, or ``:memory:``)."""
+    path = getattr(db, "path", None) if isinstance(db, Database) else None
+    return None if path in (None, ":memory:") else path
+
+
+def connect(path: str | Path, *, migrate: bool = False, readonly: bool = False,
+            factory: type[Database] = Database) -> Database:
     """Open ``path`` (``":memory:"`` allowed) with WAL, foreign keys and a busy timeout.
 
-    The returned ``sqlite_utils.Database`` may be used from several threads, but a
-    connection has a single transaction state: give each browser session (or worker
-    thread) its own connection. With ``migrate=True`` pending migrations are applied.
+    The returned :class:`Database` (or ``factory``, a subclass: ``labeling.project``
+    opens a ``Project``) may be used from several threads, but a connection has a
+    single transaction state: give each browser session (or worker thread) its own
+    connection. With ``migrate=True`` pending migrations are applied.
     ``readonly=True`` opens an existing file with SQLite's ``mode=ro``: every write
     raises :class:`ReadOnlyDatabase` (as on a read-only file, even for root).
     """
@@ -64,10 +91,7 @@ def connect(path: str | Path, *, migrate: bool = False,
             conn = _open(path, readonly=True, immutable=True)
         except sqlite3.Error as exc2:
             raise _translate(exc2, path) from None
-    db = sqlite_utils.Database(conn)
-    # the lock serialises the rare cross-thread use of one connection
-    db._parley_lock = threading.RLock()  # type: ignore[attr-defined]
-    db._parley_path = str(path)  # type: ignore[attr-defined]
+    db = factory(conn, path)
     from db.migrations import check_known, migrate as _migrate
 
     try:
@@ -124,7 +148,6 @@ def _needs_immutable(exc: sqlite3.Error, path: str | Path) -> bool:
         return False
 
 
-Conn = sqlite3.Connection | sqlite_utils.Database
 # Tables whose rowids the code compares or hands out (data versions, next ids).
 _ID_TABLES = ("articles", "sentences", "events", "project_log")
 
@@ -150,9 +173,8 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]
     re-raised as :class:`DatabaseError` subclasses with a message fit for users.
     """
     conn = db.conn
-    lock = getattr(db, "_parley_lock", None) or threading.RLock()
-    with lock:
-        path = getattr(db, "_parley_path", "?")
+    with db.lock if isinstance(db, Database) else contextlib.nullcontext():
+        path = db.path if isinstance(db, Database) else "?"
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 
 import sqlite_utils
 
-from db.connection import max_id, raw
+from db.connection import Database, max_id, raw
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -42,8 +42,7 @@ def snapshot(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     connections keep writing.
     """
     conn = db.conn
-    lock = getattr(db, "_parley_lock", None)
-    with lock if lock is not None else contextlib.nullcontext():
+    with db.lock if isinstance(db, Database) else contextlib.nullcontext():
         if conn.in_transaction:
             raise RuntimeError("an export needs a connection that is not in a transaction")
         conn.execute("BEGIN")

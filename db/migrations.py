@@ -300,7 +300,7 @@ def check_known(db: sqlite_utils.Database) -> None:
     known = {m.name for m in migrations._migrations}
     unknown = [name for name in applied(db) if name not in known]
     if unknown:
-        path = getattr(db, "_parley_path", "the database")
+        path = getattr(db, "path", None) or "the database"
         raise NewerDatabase(
             f"{path}: written by a newer version of Parley (schema {len(applied(db))}, this "
             f"version knows {len(known)}; unknown migration(s): {', '.join(unknown)}); "

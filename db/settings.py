@@ -15,6 +15,12 @@ def get(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
     return default if row is None else json.loads(row[0])
 
 
+def get_text(db: sqlite_utils.Database | sqlite3.Connection, key: str) -> str | None:
+    """The stored JSON text under ``key`` (not parsed), or None: what a cache compares."""
+    row = db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+    return None if row is None else row[0]
+
+
 def put(conn: sqlite3.Connection, key: str, value: Any) -> None:
     """Store ``value`` (JSON-serialisable) under ``key``; call inside a write transaction."""
     conn.execute(

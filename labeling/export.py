@@ -44,6 +44,7 @@ from typing import Any
 import sqlite_utils
 
 import db.export as export_db
+from db.connection import path_of
 from labeling import export_card, export_publish, export_sinks, project, splits
 from labeling.config import ProjectConfig
 from labeling.export_options import (CARD_FILE, MANIFEST_FILE, RAW_FILES, ExportError,
@@ -125,8 +126,8 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
     progress = progress or no_progress
     cfg = project.load_config(db)
     t0 = time.perf_counter()
-    path = getattr(db, "_parley_path", None)
-    if not path or path == ":memory:":
+    path = path_of(db)
+    if path is None:
         parallel = False
     elif parallel is None:
         parallel = export_db.annotation_count(db) >= PARALLEL_MIN_ANNOTATIONS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -10,16 +11,50 @@ from pathlib import Path
 import sqlite_utils
 
 import db as store
-from db import settings as db_settings
 import db.articles as articles_q
+import db.labels as labels_db
 import db.people as people_q
 from db import migrations
+from db import settings as db_settings
 from labeling import config as config_mod
 from labeling.config import ProjectConfig
 from labeling.vocabulary import now_iso
 
 DEFAULT_DB = "labels.db"
 SEED_DIR = config_mod.SEEDS
+
+
+class Project(store.Database):
+    """One open project: its database (``path``, ``lock`` and the connection, from
+    ``db.Database``; writes through :meth:`write`) and its config, parsed and validated
+    once per change instead of on every use (:attr:`config`).
+
+    Open one with :func:`init`, :func:`open_for_app` or :func:`open_existing`. A
+    browser session and a command each hold their own (a connection has one
+    transaction state). The caches of derived figures (review queue, agreement, team)
+    stay process-wide, keyed by ``path`` and the data version, because every browser
+    session has its own ``Project`` and they must share those figures."""
+
+    def __init__(self, conn, path) -> None:
+        super().__init__(conn, path)
+        self._config: tuple[str | None, ProjectConfig] | None = None
+
+    @property
+    def config(self) -> ProjectConfig:
+        """The stored config; re-parsed only when its stored text changed (one
+        primary-key read per use), so a key press validates it at most once."""
+        text = db_settings.get_text(self, "config")
+        if self._config is None or self._config[0] != text:
+            self._config = (text, _parse_config(text))
+        return self._config[1]
+
+    def write(self):
+        """A ``BEGIN IMMEDIATE`` transaction on this project (``db.write_transaction``)."""
+        return store.write_transaction(self)
+
+    def data_version(self) -> tuple[int, int, int]:
+        """Changes whenever labels, gold or the corpus change (``db.labels.data_version``)."""
+        return labels_db.data_version(self)
 
 
 def db_path(explicit: str | os.PathLike | None = None) -> str:
@@ -45,7 +80,7 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
     if path != ":memory:" and Path(path).is_dir():
         raise NoProject(f"{path}: is a folder; give the database file's path, "
                         f"e.g. {Path(path) / DEFAULT_DB}")
-    db = store.connect(path, migrate=True)
+    db = store.connect(path, migrate=True, factory=Project)
     stored = db_settings.get(db, "config")
     if stored is None and db_settings.get(db, "origin") is None:
         # a new project (databases from before this record have a stored config)
@@ -92,7 +127,7 @@ def open_existing(path: str | os.PathLike | None = None) -> sqlite_utils.Databas
     opens read-only, and refuses only if the schema would need an upgrade first."""
     path = db_path(path)
     if path == ":memory:":
-        return store.connect(path, migrate=True)
+        return store.connect(path, migrate=True, factory=Project)
     p = Path(path)
     if not p.exists():
         raise NoProject(f"{path}: no such database (create one with "
@@ -103,8 +138,8 @@ def open_existing(path: str | os.PathLike | None = None) -> sqlite_utils.Databas
     if not p.is_file():
         raise NoProject(f"{path}: not a database file")
     if writable(p):
-        return store.connect(p, migrate=True)
-    db = store.connect(p, readonly=True)
+        return store.connect(p, migrate=True, factory=Project)
+    db = store.connect(p, readonly=True, factory=Project)
     if migrations.migrations.pending(db):
         db.close()
         raise store.ReadOnlyDatabase(
@@ -140,11 +175,17 @@ def save_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> None:
 
 
 def load_config(db: sqlite_utils.Database) -> ProjectConfig:
-    """The project's stored config (validated again: the database may be old)."""
-    stored = db_settings.get(db, "config")
-    if stored is None:
+    """The project's stored config (validated again: the database may be old); from a
+    :class:`Project`, its cached :attr:`Project.config`."""
+    if isinstance(db, Project):
+        return db.config
+    return _parse_config(db_settings.get_text(db, "config"))
+
+
+def _parse_config(text: str | None) -> ProjectConfig:
+    if text is None:
         return config_mod.default()
-    return config_mod.from_dict(stored, source="stored config")
+    return config_mod.from_dict(json.loads(text), source="stored config")
 
 
 # ----------------------------------------------------------------------------- config changes

@@ -30,6 +30,7 @@ import sqlite_utils
 import db.agreement_data as qd
 import db.labels as ql
 import db.people as qp
+from db.connection import path_of
 from labeling import annotate
 
 
@@ -112,8 +113,8 @@ _lock = threading.Lock()
 
 
 def _db_identity(db: sqlite_utils.Database) -> Hashable:
-    path = getattr(db, "_parley_path", None)
-    if path and path != ":memory:":
+    path = path_of(db)
+    if path is not None:
         return str(Path(path).resolve())
     return ("memory", id(db.conn))
 

@@ -216,9 +216,9 @@ def test_config_load_stores_the_new_config_and_updates_open_targets(project_db, 
 
     text = DEFAULT_TOML.replace("overlap = 2 ", "overlap = 3 ")
     path = write(tmp_path, text, guidelines=config.default().guidelines)
-    r = run("--db", str(project_db._parley_path), "config", "load", str(path))
+    r = run("--db", str(project_db.path), "config", "load", str(path))
     assert r.exit_code == 0, r.output
-    db = project.init(project_db._parley_path)
+    db = project.init(project_db.path)
     assert project.load_config(db).overlap == 3
     targets = dict(db.execute("SELECT id, target FROM sentences WHERE kind = 'content'"))
     assert targets[first] == 2  # finished work is not reopened

@@ -559,7 +559,7 @@ def test_import_counts_case_variants_of_a_new_name_as_one_person(project_db, tmp
     path.write_text("sentence_id,annotator,label\n"
                     "000_0a083b07f5e0d51c:1,Bob,demand\n"
                     "000_0a083b07f5e0d51c:0,BOB,warning\n", encoding="utf-8")
-    r = run_db(project_db._parley_path, "import-annotations", path, "--json")
+    r = run_db(project_db.path, "import-annotations", path, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["annotators_created"] == 1
     assert [p["name"] for p in annotate.list_annotators(project_db)] == ["Bob"]

@@ -30,16 +30,16 @@ def _close(db: sqlite_utils.Database) -> None:
 
 
 @st.cache_resource(scope="session", on_release=_close, show_spinner=False)
-def _session_connection(path: str) -> sqlite_utils.Database:
+def _session_connection(path: str) -> project.Project:
     # One connection per browser session: a connection has one transaction state, so
     # sessions must not share one (docs/architecture.md).
-    return store.connect(path)
+    return store.connect(path, factory=project.Project)
 
 
 PRESS_LOCK = "_press_lock"
 
 
-def session_db() -> sqlite_utils.Database:
+def session_db() -> project.Project:
     """This browser session's connection to the project database."""
     if PRESS_LOCK not in st.session_state:
         st.session_state[PRESS_LOCK] = threading.RLock()
