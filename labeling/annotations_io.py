@@ -56,7 +56,7 @@ from labeling.annotation_rows import (ANNOTATION_FORMATS, MAX_ERRORS, Annotation
 from labeling.config import ProjectConfig
 
 __all__ = ["ANNOTATION_FORMATS", "MAX_ERRORS", "AnnotationImportError",
-           "AnnotationImportReport", "ImportReport", "import_annotations", "read_rows"]
+           "AnnotationImportReport", "import_annotations", "read_rows"]
 
 
 @dataclass
@@ -76,9 +76,6 @@ class AnnotationImportReport:
         return asdict(self)
 
 
-# kept for callers outside the ingest slice (labeling/cli_annotations.py); removed when
-# they move
-ImportReport = AnnotationImportReport
 
 
 def import_annotations(db: sqlite_utils.Database, path: str | Path, *,

@@ -45,7 +45,7 @@ def import_annotations(ctx: Ctx, path: Path, as_json: bool) -> None:
         except annotations_io.AnnotationImportError as exc:
             # Nothing was imported: the JSON report still lists every problem.
             if as_json:
-                echo_json(annotations_io.ImportReport(rows=exc.rows,
+                echo_json(annotations_io.AnnotationImportReport(rows=exc.rows,
                                                       errors=exc.errors).as_dict())
             raise click.ClickException(_nothing_imported(exc)) from None
     if as_json:

@@ -28,7 +28,7 @@ LIST_KEYS = ("id", "title", "source", "imported_at", "sentences", "content_sente
 
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(ingest.FORMATS), default="auto",
+@click.option("--format", "fmt", type=click.Choice(ingest.ARTICLE_FORMATS), default="auto",
               show_default=True, help="File format; auto decides by extension.")
 @click.option("--text-field", metavar="F", help="CSV/JSONL field with the article text.")
 @click.option("--title-field", metavar="F", help="CSV/JSONL field with the headline.")

@@ -14,6 +14,7 @@ import click
 
 from db import DatabaseError
 from labeling import export as exporter
+from labeling import export_options
 from labeling import gold, splits
 from labeling.cli_common import (
     Ctx,
@@ -40,8 +41,8 @@ def _parsed(parse, error: type[Exception]):
 @click.option("--out", "out", required=True, metavar="DIR", type=click.Path(),
               help="Folder to write into: new, empty, or holding an earlier export (only "
                    "the files its parley-manifest.json lists are replaced or removed).")
-@click.option("--format", "formats", default=",".join(exporter.FORMATS), show_default=True,
-              metavar="LIST", callback=_parsed(exporter.parse_formats, exporter.OptionError),
+@click.option("--format", "formats", default=",".join(export_options.EXPORT_FORMATS), show_default=True,
+              metavar="LIST", callback=_parsed(export_options.parse_formats, export_options.OptionError),
               help="Comma-separated: jsonl, csv (dataset files), raw (every annotation).")
 @click.option("--gold", "policy", type=click.Choice(list(gold.POLICIES)),
               default=gold.DEFAULT_POLICY, show_default=True,
@@ -81,11 +82,11 @@ def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
       python -m labeling export --out maj/ --gold majority --min-annotators 1 --include-context
     """
     target = Path(out)
-    options = exporter.ExportOptions(
+    options = export_options.ExportOptions(
         formats=formats, gold_policy=policy, ratios=ratios, seed=seed,
         min_annotators=min_annotators, include_context=include_context, csv_exact=csv_exact)
     # The bar only on a terminal, and never mixed into JSON output.
-    with (user_errors(exporter.ExportError, DatabaseError),
+    with (user_errors(export_options.ExportError, DatabaseError),
           progress_bar(not as_json and sys.stderr.isatty(), length=100,
                        label="exporting") as bar):
         progress = (None if bar is None

@@ -52,9 +52,6 @@ from labeling.export_options import (CARD_FILE, MANIFEST_FILE, RAW_FILES, Export
 from labeling.export_records import Progress, Stats, dataset_columns, sentence_pass
 from labeling.export_worker import Worker
 
-# Kept for callers outside the export slice (labeling/cli_export.py, tests of other
-# slices); removed when they import from labeling.export_options.
-from labeling.export_options import FORMATS, OptionError, parse_formats  # noqa: F401,E402
 
 #: Projects with at least this many annotations are exported by two processes.
 PARALLEL_MIN_ANNOTATIONS = 200_000

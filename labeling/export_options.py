@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 from labeling import gold, splits
 
-FORMATS = ("jsonl", "csv", "raw")
+EXPORT_FORMATS = ("jsonl", "csv", "raw")
 DEFAULT_BOOTSTRAP = 1000
 RAW_FILES = ("annotations.jsonl", "annotations.csv")
 CARD_FILE = "README.md"
@@ -35,7 +35,7 @@ class OptionError(ExportError, ValueError):
 class ExportOptions:
     """What to export and how. ``validated()`` checks every field (raises OptionError)."""
 
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = EXPORT_FORMATS
     gold_policy: str = gold.DEFAULT_POLICY
     ratios: tuple[float, float, float] | None = splits.DEFAULT_RATIOS
     seed: int = 0
@@ -77,13 +77,13 @@ def parse_formats(spec: str | Iterable[str]) -> tuple[str, ...]:
     """``"jsonl,csv"`` (or a sequence) -> ``("jsonl", "csv")`` in canonical order."""
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     chosen = {str(x).strip().lower() for x in items if str(x).strip()}
-    unknown = sorted(chosen - set(FORMATS))
+    unknown = sorted(chosen - set(EXPORT_FORMATS))
     if unknown:
         raise OptionError(f"unknown format(s): {', '.join(unknown)}; "
-                          f"choose from {', '.join(FORMATS)}")
+                          f"choose from {', '.join(EXPORT_FORMATS)}")
     if not chosen:
-        raise OptionError(f"choose at least one format from {', '.join(FORMATS)}")
-    return tuple(f for f in FORMATS if f in chosen)
+        raise OptionError(f"choose at least one format from {', '.join(EXPORT_FORMATS)}")
+    return tuple(f for f in EXPORT_FORMATS if f in chosen)
 
 
 def export_files(options: ExportOptions) -> list[str]:

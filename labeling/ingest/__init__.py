@@ -39,11 +39,8 @@ from labeling.ingest.write import ArticleImportReport, Routing
 from labeling.ingest.write import import_file as _import_file
 from labeling.records import IngestError
 
-# kept for callers outside the ingest slice (labeling/cli_corpus.py); removed when they move
-FORMATS = ARTICLE_FORMATS
-
 __all__ = [
-    "ARTICLE_FORMATS", "CSV_EXTENSIONS", "DATE_FIELDS", "FORMATS", "ID_FIELDS",
+    "ARTICLE_FORMATS", "CSV_EXTENSIONS", "DATE_FIELDS", "ID_FIELDS",
     "JSONL_EXTENSIONS", "JSONL_SAMPLE_ROWS", "MAX_LINE_CHARS", "MAX_TITLE_CHARS", "NO_FIELD",
     "PARALLEL_MIN_CHARS", "SOURCE_FIELDS", "STEP_ARTICLES", "STEP_ROWS", "TEXT_EXTENSIONS",
     "TEXT_FIELDS", "TITLE_FIELDS", "URL_FIELDS", "Article", "ArticleImportReport",

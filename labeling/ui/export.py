@@ -26,8 +26,8 @@ split_spec = right.text_input(
     help="Three ratios summing to 1, whole articles per split; or 'none'.")
 seed = right.number_input("Seed", value=0, step=1, key="export_seed",
                           help="Seed of the article-to-split hash and of the bootstrap.")
-formats = st.multiselect("Formats", export_options.FORMATS,
-                         default=list(export_options.FORMATS), key="export_formats",
+formats = st.multiselect("Formats", export_options.EXPORT_FORMATS,
+                         default=list(export_options.EXPORT_FORMATS), key="export_formats",
                          help="jsonl / csv: the dataset; raw: every annotation.")
 include_context = st.checkbox("Include context (previous and next sentence)",
                               key="export_context")
