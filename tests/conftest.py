@@ -32,6 +32,14 @@ def project_db(db_path):
 
 
 @pytest.fixture
+def cfg(project_db):
+    """The config of ``project_db`` (the shipped default)."""
+    from labeling import project
+
+    return project.load_config(project_db)
+
+
+@pytest.fixture
 def empty_db(db_path):
     """An initialised project without the seed article."""
     from labeling import project

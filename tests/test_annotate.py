@@ -7,13 +7,9 @@ import json
 
 import pytest
 
-from labeling import annotate, project
+from labeling import annotate
 from labeling.annotate import AuthError, LabelingError, QuotaReached
 
-
-@pytest.fixture
-def cfg(project_db):
-    return project.load_config(project_db)
 
 
 @pytest.fixture

@@ -22,11 +22,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from labeling import annotate, config, project
-from labeling.cli import cli
 from tests.conftest import ROOT, dump
+from tests.cli_helpers import run_db as run
 
 SEED = "000_0a083b07f5e0d51c"  # the demo article's id
 BAD_NAME = os.fsdecode(b"bad\xff.txt")  # a file name that is not UTF-8
@@ -48,8 +47,6 @@ def proj(template, tmp_path) -> Path:
     return path
 
 
-def run(db: Path, *args, env: dict | None = None):
-    return CliRunner().invoke(cli, ["--db", str(db), *map(str, args)], env=env)
 
 
 def refused(result, where: str, problem: str, *, heading: str = "",

@@ -7,11 +7,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from labeling import config, project
-from labeling.cli import cli
 from labeling.config import ConfigError
+from tests.cli_helpers import run
 
 DEFAULT_TOML = config.DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
 
@@ -154,8 +153,6 @@ def test_to_toml_round_trips_the_config_including_tricky_guidelines():
 # ----------------------------------------------------------------------------- CLI
 
 
-def run(*args: str, input: str | None = None, env: dict | None = None):
-    return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
 
 
 def test_config_show_prints_the_stored_config_as_toml_and_json(empty_db):

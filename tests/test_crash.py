@@ -24,18 +24,12 @@ import db as store
 from benchmarks import synth
 from labeling import annotate, ingest, ops, project, segment
 from labeling.cli import cli
+from tests.conftest import dump
 
 ROOT = Path(__file__).resolve().parents[1]
 N_FILES = 40
 SENTENCES_PER_FILE = 2_000
 
-
-def dump(path: Path) -> list[str]:
-    conn = sqlite3.connect(str(path))
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def assert_check_ok(path: Path) -> None:

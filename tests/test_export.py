@@ -22,6 +22,7 @@ from db import write_transaction
 from labeling import (agreement, annotate, export, export_options, export_preview,
                       export_sinks, export_worker, export_zip, gold, project)
 from labeling.cli import cli
+from tests.cli_helpers import run_db as run
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 LATER = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -748,8 +749,6 @@ def test_preview_reports_progress_up_to_done(corpus_db, db_path):
 # ----------------------------------------------------------------------------- CLI
 
 
-def run(db_path, *args):
-    return CliRunner().invoke(cli, ["--db", str(db_path), *map(str, args)])
 
 
 def test_cli_json_summary(corpus_db, db_path, tmp_path):

@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import db as store
 from labeling import __version__, annotate, export, ops, project
-from labeling.cli import cli
+from tests.cli_helpers import one_line_error, run_db as run
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = "parley-manifest.json"  # the name users see (and tools may look for)
@@ -35,8 +34,6 @@ SPLIT_FILES = ["train.jsonl", "dev.jsonl", "test.jsonl", "train.csv", "dev.csv",
                "annotations.jsonl", "annotations.csv"]
 
 
-def run(db_path, *args):
-    return CliRunner().invoke(cli, ["--db", str(db_path), *map(str, args)])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -45,12 +42,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 def label_some(db, n: int = 8) -> None:

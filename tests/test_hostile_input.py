@@ -12,7 +12,6 @@ import gzip
 import io
 import json
 import random
-import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -24,6 +23,7 @@ from click.testing import CliRunner
 import db.labels as ql
 from labeling import annotate, config, project
 from labeling.cli import cli
+from tests.conftest import dump
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = 10 * 1024 * 1024  # a 10 MB line
@@ -103,13 +103,6 @@ def project_file(tmp_path_factory) -> Path:
     project.init(path, seed=True).close()
     return path
 
-
-def dump(path: Path) -> list[str]:
-    conn = sqlite3.connect(str(path))
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def write_case(folder: Path, case: str) -> Path:

@@ -34,10 +34,6 @@ ENV_PW = {"PARLEY_PASSWORD": PW}
 pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
-@pytest.fixture
-def cfg(project_db):
-    return project.load_config(project_db)
-
 
 def people(db) -> list[tuple]:
     return db.execute("SELECT name, role, password_hash IS NOT NULL FROM annotators "

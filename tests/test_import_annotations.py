@@ -7,21 +7,17 @@ import dataclasses
 import json
 
 import pytest
-from click.testing import CliRunner
 
 import db.articles as qa
 import db.labels as ql
 from labeling import annotate, project, routing
-from labeling.cli import cli
 from tests.conftest import dump
+from tests.cli_helpers import run_db as run
 
 SEED_ID = "000_0a083b07f5e0d51c"
 JSON_KEYS = {"rows", "imported", "annotators_created", "over_target", "errors"}
 
 
-def run(db_path, *args):
-    return CliRunner().invoke(cli, ["--db", str(db_path), *map(str, args)],
-                              catch_exceptions=False)
 
 
 @pytest.fixture

@@ -13,19 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import db as store
 import db.ops as qo
 from db.migrations import migrations
 from labeling import annotate, annotations_io, ops, project
-from labeling.cli import cli
+from tests.cli_helpers import run_db as run
 
 SEED_ID = "000_0a083b07f5e0d51c"
 
 
-def run(db_path, *args) -> object:
-    return CliRunner().invoke(cli, ["--db", str(db_path), *map(str, args)])
 
 
 def raw(path: Path) -> sqlite3.Connection:

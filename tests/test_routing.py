@@ -18,10 +18,6 @@ from labeling.annotate import QuotaReached
 T0 = 1_700_000_000.0  # a fixed "now" so lease arithmetic is exact
 
 
-@pytest.fixture
-def cfg(project_db):
-    return project.load_config(project_db)
-
 
 def people(db, *names):
     return [annotate.add_annotator(db, n)["id"] for n in names]

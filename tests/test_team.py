@@ -12,20 +12,17 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import db.articles as qa
 from labeling import annotate, config, project, team
-from labeling.cli import cli
 from tests.conftest import dump
 from tests.test_export import add_article, label, people, skip
+from tests.cli_helpers import run
 
 PW = "a long enough password"
 TODAY = datetime.now(UTC).date().isoformat()
 
 
-def run(*args: str, env: dict | None = None):
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 # ----------------------------------------------------------------------------- figures
