@@ -15,6 +15,7 @@ Measured by ``benchmarks/agreement.py``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlite_utils
+
+from db.connection import Database, max_id, raw
 
 # Bits of the packed cell: sentence id | annotator slot | label code. The slot is the
 # annotator's rank in the id order (< 2**_ANN_BITS), so the pack fits in 63 bits for
@@ -56,9 +59,6 @@ class LabeledCells:
         return int(self.sentence_ids.size)
 
 
-def _raw(db: sqlite3.Connection | sqlite_utils.Database) -> sqlite3.Connection:
-    return db.conn if isinstance(db, sqlite_utils.Database) else db
-
 
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
@@ -73,13 +73,10 @@ def labeled_cells(db: sqlite3.Connection | sqlite_utils.Database,
     (fast path). Any other stored string is read as text and given the next codes.
     One read transaction, so both queries see the same snapshot.
     """
-    # The connection's lock (db.connect sets one): a read transaction must not interleave
-    # with a write_transaction of another thread on the same connection.
-    lock = getattr(db, "_parley_lock", None)
-    if lock is None:
-        return _labeled_cells(_raw(db), known)
-    with lock:
-        return _labeled_cells(_raw(db), known)
+    # The connection's lock (db.Database): a read transaction must not interleave with a
+    # write_transaction of another thread on the same connection.
+    with db.lock if isinstance(db, Database) else contextlib.nullcontext():
+        return _labeled_cells(raw(db), known)
 
 
 def _case(known: Sequence[str]) -> str:
@@ -99,7 +96,7 @@ def _labeled_cells(conn: sqlite3.Connection, known: Sequence[str]) -> LabeledCel
     try:
         ann_ids = np.array([r[0] for r in conn.execute(
             "SELECT id FROM annotators ORDER BY id")], dtype=np.int64)
-        max_sid = conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
+        max_sid = max_id(conn, "sentences")
         packable = len(ann_ids) < 2**_ANN_BITS and max_sid <= _MAX_PACKED_SID
 
         def scan(codes_for: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -247,7 +244,7 @@ def _scan_on_new_connection(path: str, sql: str, span: list[tuple[int, int]], un
 def _version(conn: sqlite3.Connection) -> int:
     """Last event id: every write to annotations appends an event in the same
     transaction, so two snapshots with the same last event hold the same annotations."""
-    return conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    return max_id(conn, "events")
 
 
 def _file_path(conn: sqlite3.Connection) -> str | None:
@@ -285,7 +282,7 @@ def _other_labels(conn: sqlite3.Connection, known: Sequence[str]) -> list[str]:
 
 def annotator_names(db: sqlite3.Connection | sqlite_utils.Database) -> dict[int, str]:
     """``{annotator id: name}`` for every annotator."""
-    return dict(_raw(db).execute("SELECT id, name FROM annotators"))
+    return dict(raw(db).execute("SELECT id, name FROM annotators"))
 
 
 def labeled_durations(db: sqlite3.Connection | sqlite_utils.Database
@@ -293,8 +290,8 @@ def labeled_durations(db: sqlite3.Connection | sqlite_utils.Database
     """``(annotator_ids int32, duration_ms uint32)`` of every labeled annotation with a
     duration between 0 and 2**32 - 1 ms (~49 days; longer ones are left out). Read like
     :func:`labeled_cells`: one table scan, one integer per row, no Python object per row."""
-    conn = _raw(db)
-    max_sid = conn.execute("SELECT coalesce(max(id), 0) FROM sentences").fetchone()[0]
+    conn = raw(db)
+    max_sid = max_id(conn, "sentences")
     def unpack(packed: np.ndarray) -> tuple[np.ndarray, ...]:
         return (packed >> 32).astype(np.int32), (packed & 0xFFFFFFFF).astype(np.uint32)
 
@@ -306,5 +303,5 @@ def labeled_durations(db: sqlite3.Connection | sqlite_utils.Database
 
 def gold_labels(db: sqlite3.Connection | sqlite_utils.Database) -> dict[int, tuple[str, str]]:
     """``{sentence id: (labels JSON, source)}`` of every gold label."""
-    return {sid: (labels, source) for sid, labels, source in _raw(db).execute(
+    return {sid: (labels, source) for sid, labels, source in raw(db).execute(
         "SELECT sentence_id, labels, source FROM gold")}

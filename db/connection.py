@@ -52,11 +52,6 @@ class Database(sqlite_utils.Database):
         self.path = str(path)
         self.lock = threading.RLock()
 
-    # kept for callers outside this change (the label matrix, db.agreement_data) that
-    # still read the old patched-on names; removed when they read path and lock
-    _parley_path = property(lambda self: self.path)
-    _parley_lock = property(lambda self: self.lock)
-
 
 def path_of(db: Conn) -> str | None:
     """The file ``db`` was opened from, or None (a plain connection, or ``:memory:``)."""

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 
 import sqlite_utils
 
+from db.connection import raw
+
 import db.labels as labels_db
 
 Conn = sqlite3.Connection | sqlite_utils.Database
@@ -29,13 +31,10 @@ _CHANGED_SQL = "SELECT DISTINCT sentence_id FROM events WHERE id > :after AND id
 _IN_CHUNK = 500  # stays far below SQLite's bound-parameter limit
 
 
-def _raw(db: Conn) -> sqlite3.Connection:
-    return db.conn if isinstance(db, sqlite_utils.Database) else db
-
 
 def _in_chunks(db: Conn, sql: str, ids: Iterable[int]) -> list[tuple]:
     """Run ``sql`` (with ``{marks}`` for an ``IN`` list) over ``ids`` in chunks."""
-    conn, ids, out = _raw(db), list(ids), []
+    conn, ids, out = raw(db), list(ids), []
     for i in range(0, len(ids), _IN_CHUNK):
         chunk = ids[i:i + _IN_CHUNK]
         out += conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
@@ -57,21 +56,21 @@ def queue_rows(db: Conn, sentence_ids: Iterable[int]) -> list[tuple]:
 def flagged_sentences(db: Conn) -> list[int]:
     """Every sentence with a flagged annotation, ascending (one pass over the
     annotations: the label matrix asks once, then follows changes)."""
-    return [r[0] for r in _raw(db).execute(
+    return [r[0] for r in raw(db).execute(
         "SELECT DISTINCT sentence_id FROM annotations WHERE flagged = 1 "
         "ORDER BY sentence_id")]
 
 
 def changed_sentences(db: Conn, after: int, upto: int) -> list[int]:
     """Sentences with an event whose id is in ``(after, upto]`` (a rowid range scan)."""
-    return [r[0] for r in _raw(db).execute(_CHANGED_SQL, {"after": after, "upto": upto})]
+    return [r[0] for r in raw(db).execute(_CHANGED_SQL, {"after": after, "upto": upto})]
 
 
 def adjudicated_sentences(db: Conn, sentence_ids: Iterable[int] | None = None) -> list[int]:
     """Sentences whose gold a reviewer decided: all of them (the ``gold_source`` index),
     or those among ``sentence_ids``."""
     if sentence_ids is None:
-        return [r[0] for r in _raw(db).execute(
+        return [r[0] for r in raw(db).execute(
             "SELECT sentence_id FROM gold WHERE source = 'adjudicated'")]
     return [r[0] for r in _in_chunks(
         db, "SELECT sentence_id FROM gold WHERE source = 'adjudicated' "
@@ -80,14 +79,14 @@ def adjudicated_sentences(db: Conn, sentence_ids: Iterable[int] | None = None) -
 
 def article_id(db: Conn, external_id: str) -> int | None:
     """The internal id of the article with this external id, or None."""
-    row = _raw(db).execute("SELECT id FROM articles WHERE external_id = ?",
+    row = raw(db).execute("SELECT id FROM articles WHERE external_id = ?",
                            [external_id]).fetchone()
     return row[0] if row else None
 
 
 def article_sentences(db: Conn, article_id: int) -> list[int]:
     """The sentence ids of one article (the ``(article_id, idx)`` unique index)."""
-    return [r[0] for r in _raw(db).execute(
+    return [r[0] for r in raw(db).execute(
         "SELECT id FROM sentences WHERE article_id = ?", [article_id])]
 
 
@@ -100,12 +99,12 @@ def sentence_ids_public(db: Conn, sentence_ids: Iterable[int]) -> dict[int, tupl
 
 def annotators_by_id(db: Conn) -> dict[int, str]:
     """Every annotator's name by id."""
-    return dict(_raw(db).execute("SELECT id, name FROM annotators"))
+    return dict(raw(db).execute("SELECT id, name FROM annotators"))
 
 
 def annotator_role(db: Conn, annotator_id: int) -> dict | None:
     """``{"role", "password_hash"}`` of an annotator, or None when there is none."""
-    row = _raw(db).execute("SELECT role, password_hash FROM annotators WHERE id = ?",
+    row = raw(db).execute("SELECT role, password_hash FROM annotators WHERE id = ?",
                            [annotator_id]).fetchone()
     return {"role": row[0], "password_hash": row[1]} if row else None
 
@@ -115,7 +114,7 @@ def annotator_role(db: Conn, annotator_id: int) -> dict | None:
 
 def sentence_kind(db: Conn, sentence_id: int) -> str | None:
     """``content`` / ``boilerplate`` for a sentence, None when it does not exist."""
-    row = _raw(db).execute("SELECT kind FROM sentences WHERE id = ?", [sentence_id]).fetchone()
+    row = raw(db).execute("SELECT kind FROM sentences WHERE id = ?", [sentence_id]).fetchone()
     return row[0] if row else None
 
 
@@ -139,7 +138,7 @@ def sentence_annotations(db: Conn, sentence_ids: Iterable[int]) -> list[dict]:
 
 def get_gold(db: Conn, sentence_id: int) -> dict | None:
     """The gold row of a sentence (labels decoded, with the reviewer's name) or None."""
-    cur = _raw(db).execute(
+    cur = raw(db).execute(
         "SELECT g.sentence_id, g.labels, g.source, g.reviewer_id, n.name AS reviewer, "
         "g.rationale, g.event_id, g.updated_at FROM gold g "
         "LEFT JOIN annotators n ON n.id = g.reviewer_id WHERE g.sentence_id = ?",
@@ -162,13 +161,13 @@ def gold_sources(db: Conn, sentence_ids: Iterable[int]) -> dict[int, str]:
 def gold_counts(db: Conn) -> dict[str, int]:
     """Gold labels per source, every source present (0 when none)."""
     out = dict.fromkeys(("adjudicated", "unanimous", "majority"), 0)
-    out.update(_raw(db).execute("SELECT source, count(*) FROM gold GROUP BY source"))
+    out.update(raw(db).execute("SELECT source, count(*) FROM gold GROUP BY source"))
     return out
 
 
 def adjudications(db: Conn, sentence_id: int) -> list[dict]:
     """The ``adjudicate`` events of one sentence, oldest first (labels decoded)."""
-    cur = _raw(db).execute(
+    cur = raw(db).execute(
         "SELECT e.id, e.annotator_id, n.name AS reviewer, e.labels, e.note, e.created_at "
         "FROM events e JOIN annotators n ON n.id = e.annotator_id "
         "WHERE e.sentence_id = ? AND e.action = 'adjudicate' ORDER BY e.id", [sentence_id])

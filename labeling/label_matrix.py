@@ -37,6 +37,7 @@ import sqlite_utils
 import db.agreement_data as agreement_data
 import db.labels as labels_db
 import db.review as review_db
+from db.connection import path_of
 from labeling.vocabulary import label_set
 
 _CACHE_SIZE = 4            # databases kept (tests and benchmarks open many)
@@ -250,9 +251,8 @@ _LOCK = threading.Lock()
 
 
 def _identity(db: sqlite_utils.Database) -> str:
-    path = getattr(db, "_parley_path", None)
-    # an in-memory database is private to its connection
-    if path in (None, ":memory:"):
+    path = path_of(db)
+    if path is None:  # an in-memory database is private to its connection
         return f"memory:{id(db.conn)}"
     return str(Path(path).resolve())
 

@@ -102,9 +102,13 @@ def test_keyboard_labeling_lands_on_the_shown_sentences(db_path, server, browser
     page.close()
 
 
+# Records every key press with the sentence on screen at that moment (none while the
+# page swaps it: such a press may not be applied to any sentence).
 _PROBE_JS = """() => { window.__presses = [];
-  document.addEventListener('keydown', ev => window.__presses.push({key: ev.key,
-    text: document.querySelector('.st-key-current_sentence').innerText.trim()}), true); }"""
+  document.addEventListener('keydown', ev => {
+    const shown = document.querySelector('.st-key-current_sentence');
+    window.__presses.push({key: ev.key, text: shown ? shown.innerText.trim() : null});
+  }, true); }"""
 
 
 def test_rapid_presses_never_land_on_an_unseen_sentence(db_path, server, browser):

@@ -12,7 +12,7 @@ import pytest
 
 import db.labels as labels_db
 from db import write_transaction
-from labeling import agreement, annotate, ingest, project, review
+from labeling import agreement, annotate, ingest, review
 from labeling.agreement import frames as agreement_frames
 from labeling.review import ReviewError
 
@@ -23,10 +23,6 @@ def _fresh_index():
     yield
     review.clear_cache()
 
-
-@pytest.fixture
-def cfg(project_db):
-    return project.load_config(project_db)
 
 
 @pytest.fixture

@@ -22,10 +22,6 @@ PAGE = "labeling/ui/review.py"
 pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
-@pytest.fixture
-def cfg(project_db):
-    return project.load_config(project_db)
-
 
 PASSWORD = "rita's secret"
 
