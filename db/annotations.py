@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from db.connection import max_id
@@ -70,7 +70,7 @@ def next_event_id(conn: sqlite3.Connection) -> int:
     return max_id(conn, "events") + 1
 
 
-def record(conn: sqlite3.Connection, rows: Sequence[Record]) -> int:
+def record(conn: sqlite3.Connection, rows: Iterable[Record]) -> int:
     """Append one event per row and set each pair's current annotation to it (the last
     row of a pair wins); returns the first event's id (row ``i`` got ``first + i``).
 
@@ -79,7 +79,7 @@ def record(conn: sqlite3.Connection, rows: Sequence[Record]) -> int:
     pair the later one still wins."""
     first = next_event_id(conn)
     params = [_row(first + i, r) for i, r in enumerate(rows)]
-    conn.executemany(INSERT_EVENT_SQL, [t[:10] for t in params])
+    conn.executemany(INSERT_EVENT_SQL, (t[:10] for t in params))  # no second list
     if len(params) > 1:
         params.sort(key=lambda t: (t[2], t[3]))
     conn.executemany(UPSERT_ANNOTATION_SQL, params)

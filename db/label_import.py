@@ -90,13 +90,13 @@ def insert_labels(conn: sqlite3.Connection, rows: Sequence[ImportRow], *, source
     before = dict(conn.execute(
         "SELECT s.id, s.n_done FROM sentences s JOIN temp.import_sentences t ON t.id = s.id"))
     encoded: dict[tuple, str] = {}  # a file repeats a few label lists: encode each once
-    annotations.record(conn, [
+    annotations.record(conn, (  # a generator: no list of Records beside the rows
         annotations.Record(r.sentence_id, r.annotator_id, "label",
                            encoded.get(key) or encoded.setdefault(
                                key, annotations.labels_json(key)),
                            None, r.note, r.duration_ms, guidelines_version, source,
                            r.created_at)
-        for r, key in ((r, tuple(r.labels)) for r in rows)])  # flag: as it was
+        for r, key in ((r, tuple(r.labels)) for r in rows)))  # flag: as it was
     conn.execute(
         "UPDATE sentences SET n_done = (SELECT count(*) FROM annotations a "
         "WHERE a.sentence_id = sentences.id AND a.status = 'labeled') "

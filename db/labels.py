@@ -370,9 +370,9 @@ def insert_labeled_bulk(conn: sqlite3.Connection, rows: Sequence[tuple]) -> int:
     annotator_id, labels list, created_at)``, stored through ``db.annotations.record``
     with source ``bulk``; the caller then fixes ``n_done`` with :func:`recount_done`.
     Returns the number of rows."""
-    annotations.record(conn, [
+    annotations.record(conn, (
         annotations.Record(r[0], r[1], "label", annotations.labels_json(r[2]), None, None,
-                           None, None, "bulk", r[3]) for r in rows])
+                           None, None, "bulk", r[3]) for r in rows))
     return len(rows)
 
 
