@@ -5,6 +5,7 @@ screen (messages literal, naming the uploaded file and line)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -233,6 +234,11 @@ def test_using_the_page_during_an_import_interrupts_it_cleanly(db_path, browser,
             assert q.stats(db)["articles"] == 0  # big1 was being written: rolled back
         finally:
             db.close()
+        # the interrupted run removes its folder while it unwinds, which may end a moment
+        # after the next run has drawn the page
+        deadline = time.monotonic() + 20
+        while list(staging.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert list(staging.iterdir()) == []
     finally:
         page.close()
