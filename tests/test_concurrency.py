@@ -181,6 +181,7 @@ def test_twenty_threads(tmp_path, overlap):
     print(f"threads overlap={overlap}: {stats}, {len(checks)} checks while labeling")
 
 
+@pytest.mark.slow
 def test_twenty_threads_with_expiring_leases(tmp_path):
     """Leases of 60 ms and pauses of up to 100 ms: sentences are handed to a third person
     while the first still thinks, so saves run into full sentences. Those must be

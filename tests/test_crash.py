@@ -96,6 +96,7 @@ def _assert_articles_whole(path: Path) -> None:
         conn.close()
 
 
+@pytest.mark.slow
 def test_import_killed_midway_is_all_or_nothing_and_resumable(corpus, db_path):
     folder, files = corpus
     assert CliRunner().invoke(cli, ["--db", str(db_path), "init", "--no-seed"]).exit_code == 0

@@ -509,6 +509,7 @@ def test_two_process_export_into_a_relative_folder(corpus_db, tmp_path, monkeypa
     assert read_jsonl(tmp_path / "dataset" / "annotations.jsonl")
 
 
+@pytest.mark.slow
 def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monkeypatch):
     """A label saved while the worker starts is in neither process's files: both took
     their snapshot inside the write gate, and the writer had to wait for it."""
@@ -839,6 +840,7 @@ def _bulk_project(path, n_sentences: int):
     return db
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
     """Python's peak allocation while exporting 40,000 sentences stays close to that of
     4,000: rows are streamed, never collected. (The agreement table for the card grows

@@ -428,6 +428,7 @@ _CLI = ("import sys; import labeling.export as e; e.PARALLEL_MIN_ANNOTATIONS = 1
         "from labeling.cli import main; main()")
 
 
+@pytest.mark.slow
 def test_really_read_only_project_answers_every_read_command(labeled, tmp_path):
     prefix = _without_write_access()
     if prefix is None:

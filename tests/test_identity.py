@@ -468,6 +468,7 @@ def test_old_hashes_work_and_are_upgraded_at_the_next_sign_in(project_db):
     assert annotate.authenticate(project_db, "dora", "s3cret")
 
 
+@pytest.mark.slow
 def test_five_wrong_passwords_make_the_name_wait_30_seconds(project_db, db_path):
     annotate.add_annotator(project_db, "dora", password=PW)
     t = 1_000_000.0
@@ -497,6 +498,7 @@ def test_five_wrong_passwords_make_the_name_wait_30_seconds(project_db, db_path)
     assert annotate.authenticate(project_db, "dora", PW, now=t + 31)
 
 
+@pytest.mark.slow
 def test_sign_in_box_says_how_long_to_wait(project_db, monkeypatch):
     annotate.add_annotator(project_db, "rita", "reviewer", PW)
     now = [2_000_000.0]

@@ -25,6 +25,7 @@ def _major(v: str) -> str:
     return v.split(".")[0]
 
 
+@pytest.mark.slow
 def test_runtime_and_test_environments_resolve_the_same_major_versions(tmp_path):
     report = tmp_path / "report.json"
     proc = subprocess.run(
