@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from labeling import annotate, export_options, export_zip
-from tests.conftest import ROOT
+from tests.conftest import ROOT, open_app
 from tests.test_export import FORMULAS, add_article, label, people
 
 PAGE = "labeling/ui/export.py"
@@ -40,15 +40,7 @@ def labeled_db(empty_db):
 
 def open_export(name: str) -> AppTest:
     """Open the app as ``name``, sign in and go to the Export page."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["annotator"] = name
-    at.run()
-    assert not at.exception, at.exception
-    at.text_input(key="password").input(PASSWORD).run()
-    assert not at.exception, at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_app(name, PASSWORD, PAGE)
 
 
 def download_buttons(at: AppTest) -> list:

@@ -24,7 +24,7 @@ from labeling import annotate, annotations_io, ingest, ops, project, reliability
 from labeling.safe_markdown import literal
 from labeling.ui import common
 from tests.cli_helpers import run, run_db
-from tests.conftest import ROOT, dump
+from tests.conftest import ROOT, dump, open_app
 
 REVIEW, EXPORT, DATA = "labeling/ui/review.py", "labeling/ui/export.py", "labeling/ui/data.py"
 PW = "correct horse"
@@ -38,19 +38,6 @@ pytestmark = pytest.mark.usefixtures("fresh_caches")
 def people(db) -> list[tuple]:
     return db.execute("SELECT name, role, password_hash IS NOT NULL FROM annotators "
                       "ORDER BY id").fetchall()
-
-
-def open_app(name: str | None = None, password: str | None = None) -> AppTest:
-    """The app with ``?annotator=name`` (as a shared link gives it), signed in with
-    ``password`` when one is given."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    if name is not None:
-        at.query_params["annotator"] = name
-    at.run()
-    assert not at.exception, at.exception
-    if password is not None:
-        sign_in(at, password)
-    return at
 
 
 def sign_in(at: AppTest, password: str) -> AppTest:

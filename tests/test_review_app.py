@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from labeling import annotate, project, reliability
 from labeling.agreement import frames as agreement_frames
-from tests.conftest import ROOT
+from tests.conftest import ROOT, open_app
 
 PAGE = "labeling/ui/review.py"
 
@@ -50,16 +50,7 @@ def gold(db, sid):
 
 
 def open_review(name: str = "rita", password: str | None = PASSWORD) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["annotator"] = name
-    at.run()
-    assert not at.exception, at.exception
-    if password is not None:
-        at.text_input(key="password").input(password).run()
-        assert not at.exception, at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_app(name, password, PAGE)
 
 
 def find_block(node, key: str):

@@ -11,7 +11,7 @@ import sqlite_utils
 import db.articles as articles_db
 from labeling import records, segment
 from labeling.ingest.read import (ID_FIELDS, TEXT_FIELDS, TITLE_FIELDS, Article, FieldMap,
-                                  check_format, csv_header, format_of, pick, read_file,
+                                  check_format, csv_header, kind_of, pick, read_file,
                                   refuse_json_array)
 from labeling.records import IngestError
 
@@ -43,10 +43,7 @@ def detect_columns(path: Path, fmt: str = "auto") -> Columns:
     check_format(path, fmt)
     records.check_file_name(path)
     with records.open_input(path) as f:
-        try:
-            kind = fmt if fmt != "auto" else format_of(path, f)
-        except OSError as exc:
-            raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
+        kind = kind_of(path, fmt, f)
         if kind == "text":
             return Columns("text")
         lines = records.LineReader(path, f)

@@ -355,10 +355,7 @@ def read_file(path: Path, fmt: str = "auto",
     records.check_file_name(path)
     limit = records.max_field_bytes()
     with records.open_input(path) as f:
-        try:
-            kind = fmt if fmt != "auto" else format_of(path, f)
-        except OSError as exc:
-            raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
+        kind = kind_of(path, fmt, f)
         if kind == "text":
             # the size first: a 10 GB file is refused without being read
             try:
@@ -377,6 +374,15 @@ def read_file(path: Path, fmt: str = "auto",
             yield from read_csv(path, lines, fields)
         else:
             yield from read_jsonl(path, lines, fields)
+
+
+def kind_of(path: Path, fmt: str, f) -> str:
+    """The format to read ``f`` as: ``fmt``, or for ``auto`` :func:`format_of`; a read
+    error is an IngestError naming the file."""
+    try:
+        return fmt if fmt != "auto" else format_of(path, f)
+    except OSError as exc:
+        raise IngestError(path, None, f"cannot read: {exc.strerror or exc}") from None
 
 
 def format_of(path: Path, f) -> str:

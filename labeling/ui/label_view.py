@@ -181,7 +181,8 @@ def _first_screen(db: sqlite_utils.Database, cfg: ProjectConfig,
     if state != "real":
         with st.container(key="corpus_notice"):
             _corpus_notice(state, role)
-    if role != "admin" and annotate.setup_open(db):
+    # setup_open is only ever true before real articles are in: skip its reads after that
+    if role != "admin" and state != "real" and annotate.setup_open(db):
         if person is None:
             _setup_form(person)
         else:  # one line above the sentence while labeling the demo, not a whole form
