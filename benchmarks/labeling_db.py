@@ -13,7 +13,7 @@ How the database is built (quickly, and through db/ functions only):
   benchmark measures that), with ``target`` and ``ord`` from ``labeling.routing``
   exactly as the importer sets them;
 - ``--pool`` annotators; a seeded random ``--prefill`` share of sentences gets 3
-  finished labels from 3 distinct pool members (``db.labels.insert_labeled_bulk``:
+  finished labels from 3 distinct pool members (``db.annotations.insert_labeled_bulk``:
   one event + one annotation each), then ``n_done`` is recounted. At 1M sentences
   and 0.97 that is ~2.9M annotations and ~2.9M events; the rest stays open.
 
@@ -38,8 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import db.articles as qa
-import db.labels as q
+import db.annotations as annotations_db
+import db.articles as articles_db
+import db.hot_path as hot_path_db
+import db.sentences as sentences_db
 from db import write_transaction
 from labeling import annotate, config, project, routing
 
@@ -65,7 +67,7 @@ def build_corpus(db, n_sentences: int, *, per_article: int = 30, prefix: str = "
     made = articles = 0
     while made < n_sentences:
         with write_transaction(db) as conn:
-            next_id = qa.max_sentence_id(conn) + 1
+            next_id = articles_db.max_sentence_id(conn) + 1
             batch: list[tuple] = []
             while made < n_sentences and len(batch) < batch_sentences:
                 a = articles
@@ -73,7 +75,7 @@ def build_corpus(db, n_sentences: int, *, per_article: int = 30, prefix: str = "
                 sents = [f"Delegates of side {a % 97} discussed point {i} of draft "
                          f"{prefix}-{a} on day {i % 28}." for i in range(k)]
                 text = " ".join(sents)
-                aid = qa.insert_article(conn, {
+                aid = articles_db.insert_article(conn, {
                     "external_id": f"{prefix}-{a:07d}", "title": f"Talks, round {a}",
                     "source": "synthetic", "url": None, "published_at": None, "text": text,
                     "sha256": hashlib.sha256(text.encode()).hexdigest(), "meta": "{}",
@@ -87,7 +89,7 @@ def build_corpus(db, n_sentences: int, *, per_article: int = 30, prefix: str = "
                     next_id += 1
                 made += k
                 articles += 1
-            qa.insert_sentences(conn, batch)
+            articles_db.insert_sentences(conn, batch)
     return articles
 
 
@@ -101,7 +103,7 @@ def build(path: str, *, n_sentences: int, per_article: int, prefill: float, pool
     t_corpus = time.perf_counter() - t0
     people = [annotate.add_annotator(db, f"pool-{i:02d}")["id"] for i in range(pool)]
     rng = random.Random(seed)
-    ids = [r for r in q.all_sentence_ids(db)]
+    ids = [r for r in sentences_db.all_sentence_ids(db)]
     chosen = [sid for sid in ids if rng.random() < prefill]
     stamp = "2024-01-01T00:00:00.000+00:00"
     n_ann = 0
@@ -111,9 +113,9 @@ def build(path: str, *, n_sentences: int, per_article: int, prefill: float, pool
             for who in rng.sample(people, min(overlap, pool)):
                 rows.append((sid, who, [rng.choice(LABELS)], stamp))
         with write_transaction(db) as conn:
-            n_ann += q.insert_labeled_bulk(conn, rows)
+            n_ann += annotations_db.insert_labeled_bulk(conn, rows)
     with write_transaction(db) as conn:
-        q.recount_done(conn)
+        sentences_db.recount_done(conn)
     db.execute("ANALYZE")
     db.close()
     return {"build_s": round(time.perf_counter() - t0, 1), "corpus_s": round(t_corpus, 1),
@@ -159,7 +161,7 @@ def measure(path: str, *, iterations: int, n_annotators: int, seed: int) -> dict
         t0 = time.perf_counter()
         annotate.progress(db, people[i % len(people)])
         prog.append((time.perf_counter() - t0) * 1000)
-    plans = q.query_plans(db)
+    plans = hot_path_db.query_plans(db)
     counts = {"sentences": db.execute("SELECT count(*) FROM sentences").fetchone()[0],
               "annotations": db.execute("SELECT count(*) FROM annotations").fetchone()[0],
               "events": db.execute("SELECT count(*) FROM events").fetchone()[0]}

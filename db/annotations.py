@@ -10,6 +10,15 @@ sentences it touched.
 
 Call it inside the caller's ``BEGIN IMMEDIATE`` transaction (``db.write_transaction``):
 the event ids are handed out from ``max(id) + 1``, which only one writer may do.
+
+Beside the write path are the reads of both tables: one annotation, an annotator's
+history (Back), and the Review page's: the disagreement queue's rows, flagged and
+changed sentences (the label read model, ``labeling.label_matrix``, refreshes from
+:func:`changed_sentences` and :func:`queue_rows` for those only, so a decision costs a
+few index probes, not a scan), one sentence's annotations, and its ``adjudicate``
+events with the write that records one (:func:`record_adjudication`, which also sets
+the gold through ``db.gold``). The full packed read of the labeled annotations is
+``db.label_cells``.
 """
 
 from __future__ import annotations
@@ -19,7 +28,12 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from db.connection import max_id
+import sqlite_utils
+
+import db.gold as gold_db
+from db.connection import in_chunks, max_id, raw
+
+Conn = sqlite3.Connection | sqlite_utils.Database
 
 
 class Record(NamedTuple):
@@ -58,6 +72,25 @@ UPSERT_ANNOTATION_SQL = (
     "note = excluded.note, duration_ms = excluded.duration_ms, "
     "guidelines_version = excluded.guidelines_version, source = excluded.source, "
     "event_id = excluded.event_id, updated_at = excluded.updated_at")
+_GET_ANNOTATION_SQL = "SELECT * FROM annotations WHERE sentence_id = :sid AND annotator_id = :me"
+# event_id breaks ties between actions in the same millisecond
+_HISTORY_SQL = ("SELECT sentence_id FROM annotations WHERE annotator_id = :me "
+                "ORDER BY updated_at DESC, event_id DESC LIMIT :limit")
+# The annotations the label matrix holds: labeled ones (unit agreement, the report) and
+# flagged ones (the flagged list), in primary-key order (sentence, annotator).
+_ROWS_SQL = ("SELECT sentence_id, annotator_id, "
+             "CASE WHEN status = 'labeled' THEN labels END, flagged FROM annotations "
+             "WHERE sentence_id IN ({marks}) AND (status = 'labeled' OR flagged = 1) "
+             "ORDER BY sentence_id, annotator_id")
+_CHANGED_SQL = "SELECT DISTINCT sentence_id FROM events WHERE id > :after AND id <= :upto"
+
+# This module's statements on the label page's next_item + save path, and what the
+# page reads on every rerun besides (``db.hot_path``).
+HOT_PATH: dict[str, str] = {
+    "get_annotation": _GET_ANNOTATION_SQL, "insert_event": INSERT_EVENT_SQL,
+    "upsert_annotation": UPSERT_ANNOTATION_SQL,
+}
+PAGE_READS: dict[str, str] = {"history": _HISTORY_SQL}
 
 
 def labels_json(labels: Sequence[str] | None) -> str | None:
@@ -92,3 +125,116 @@ def _row(event_id: int | None, r: Record) -> tuple:
             r.duration_ms, r.guidelines_version, r.source, r.created_at,
             "labeled" if r.action == "label" else "skipped",
             None if r.flagged is None else int(r.flagged))
+
+
+def insert_event(conn: sqlite3.Connection, *, action: str, sentence_id: int,
+                 annotator_id: int, labels: Sequence[str] | None, note: str | None,
+                 duration_ms: int | None, guidelines_version: str | None, source: str,
+                 created_at: str) -> int:
+    """Append one event that sets no annotation (a flag change, an adjudication);
+    returns its id. Labels and skips go through :func:`record`."""
+    cur = conn.execute(INSERT_EVENT_SQL, (
+        None, action, sentence_id, annotator_id, labels_json(labels), note,
+        duration_ms, guidelines_version, source, created_at))
+    return int(cur.lastrowid)
+
+
+def insert_labeled_bulk(conn: sqlite3.Connection, rows: Sequence[tuple]) -> int:
+    """Bulk-load finished labels (benchmarks, tests): each row is ``(sentence_id,
+    annotator_id, labels list, created_at)``, stored through :func:`record` with source
+    ``bulk``; the caller then fixes ``n_done`` with ``db.sentences.recount_done``.
+    Returns the number of rows."""
+    record(conn, (
+        Record(r[0], r[1], "label", labels_json(r[2]), None, None,
+               None, None, "bulk", r[3]) for r in rows))
+    return len(rows)
+
+
+# ----------------------------------------------------------------------------- the label page
+
+
+def get_annotation(conn: Conn, sentence_id: int, annotator_id: int) -> dict | None:
+    """The current annotation of one (sentence, annotator), labels decoded."""
+    cur = raw(conn).execute(_GET_ANNOTATION_SQL, {"sid": sentence_id, "me": annotator_id})
+    row = cur.fetchone()
+    if row is None:
+        return None
+    d = dict(zip([col[0] for col in cur.description], row))
+    d["labels"] = json.loads(d["labels"]) if d["labels"] else []
+    return d
+
+
+def recent_history(db: sqlite_utils.Database, annotator_id: int, limit: int = 50) -> list[int]:
+    """Sentence ids of the annotator's latest actions, oldest first (for Back)."""
+    ids = [r[0] for r in db.execute(_HISTORY_SQL, {"me": annotator_id, "limit": limit})]
+    return ids[::-1]
+
+
+# ----------------------------------------------------------------------------- review
+
+
+def queue_rows(db: Conn, sentence_ids: Iterable[int]) -> list[tuple]:
+    """``(sentence_id, annotator_id, labels JSON | None, flagged)`` of every labeled or
+    flagged annotation of the given sentences, by sentence then annotator (``labels``
+    is None for a flagged skip)."""
+    ids = sorted(set(sentence_ids))
+    rows = in_chunks(db, _ROWS_SQL, ids)
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def flagged_sentences(db: Conn) -> list[int]:
+    """Every sentence with a flagged annotation, ascending (one pass over the
+    annotations: the label matrix asks once, then follows changes)."""
+    return [r[0] for r in raw(db).execute(
+        "SELECT DISTINCT sentence_id FROM annotations WHERE flagged = 1 "
+        "ORDER BY sentence_id")]
+
+
+def changed_sentences(db: Conn, after: int, upto: int) -> list[int]:
+    """Sentences with an event whose id is in ``(after, upto]`` (a rowid range scan)."""
+    return [r[0] for r in raw(db).execute(_CHANGED_SQL, {"after": after, "upto": upto})]
+
+
+def sentence_annotations(db: Conn, sentence_ids: Iterable[int]) -> list[dict]:
+    """Every annotation of the given sentences with the annotator's name, by sentence
+    then first action: ``sentence_id, annotator_id, annotator, status, labels (list),
+    flagged (bool), note, duration_ms, updated_at``."""
+    cols = ("sentence_id", "annotator_id", "annotator", "status", "labels", "flagged", "note",
+            "duration_ms", "updated_at")
+    rows = in_chunks(
+        db, "SELECT a.sentence_id, a.annotator_id, n.name, a.status, a.labels, a.flagged, "
+            "a.note, a.duration_ms, a.updated_at FROM annotations a JOIN annotators n "
+            "ON n.id = a.annotator_id WHERE a.sentence_id IN ({marks}) "
+            "ORDER BY a.sentence_id, a.created_at, a.annotator_id", sentence_ids)
+    out = [dict(zip(cols, r)) for r in rows]
+    for r in out:
+        r["labels"] = json.loads(r["labels"]) if r["labels"] else []
+        r["flagged"] = bool(r["flagged"])
+    return out
+
+
+def adjudications(db: Conn, sentence_id: int) -> list[dict]:
+    """The ``adjudicate`` events of one sentence, oldest first (labels decoded)."""
+    cur = raw(db).execute(
+        "SELECT e.id, e.annotator_id, n.name AS reviewer, e.labels, e.note, e.created_at "
+        "FROM events e JOIN annotators n ON n.id = e.annotator_id "
+        "WHERE e.sentence_id = ? AND e.action = 'adjudicate' ORDER BY e.id", [sentence_id])
+    cols = [c[0] for c in cur.description]
+    rows = [dict(zip(cols, r)) for r in cur]
+    for r in rows:
+        r["labels"] = json.loads(r["labels"]) if r["labels"] else []
+    return rows
+
+
+def record_adjudication(conn: sqlite3.Connection, *, sentence_id: int, reviewer_id: int,
+                        labels: Sequence[str], rationale: str | None,
+                        guidelines_version: str | None, source: str, now: str) -> int:
+    """Append the ``adjudicate`` event and make its labels the sentence's gold (source
+    ``adjudicated``). Call inside ``write_transaction``; returns the event id."""
+    event_id = insert_event(conn, action="adjudicate", sentence_id=sentence_id,
+                            annotator_id=reviewer_id, labels=list(labels), note=rationale,
+                            duration_ms=None, guidelines_version=guidelines_version,
+                            source=source, created_at=now)
+    gold_db.set_gold(conn, sentence_id=sentence_id, labels=labels, source="adjudicated",
+                     reviewer_id=reviewer_id, rationale=rationale, event_id=event_id, now=now)
+    return event_id

@@ -1,4 +1,5 @@
-"""Annotator identity: name keys, look-ups, accounts and sign-in throttling.
+"""The ``annotators`` table: identity (name keys, look-ups, accounts), sign-in
+throttling, and each person's progress counter.
 
 Names are compared after Unicode normalisation and case folding, so ``Alice``,
 ``alice``, ``ALICE`` and ``ａｌｉｃｅ`` (full-width) are one person. The folded form is
@@ -46,6 +47,13 @@ def _row(cur: sqlite3.Cursor) -> dict | None:
 # clashing rows in an older database the exact spelling wins, then the oldest.
 _GET_SQL = ("SELECT * FROM annotators WHERE name_key = :key OR name = :name "
             "ORDER BY name = :name DESC, id LIMIT 1")
+
+
+_MINE_TOTAL_SQL = "SELECT n_labeled FROM annotators WHERE id = :me"
+_MINE_TODAY_SQL = ("SELECT count(*) FROM annotations WHERE annotator_id = :me "
+                   "AND updated_at >= :day AND status = 'labeled'")
+# What the label page reads on every rerun (``db.hot_path``): the person's progress.
+PAGE_READS: dict[str, str] = {"mine_total": _MINE_TOTAL_SQL, "mine_today": _MINE_TODAY_SQL}
 
 
 def get(db: Conn, name: str) -> dict | None:
@@ -113,6 +121,39 @@ def update(conn: sqlite3.Connection, annotator_id: int, *, role: str | None = No
     if password_hash is not None:
         conn.execute("UPDATE annotators SET password_hash = ? WHERE id = ?",
                      [password_hash, annotator_id])
+
+
+def get_or_insert(conn: sqlite3.Connection, name: str, role: str,
+                  password_hash: str | None, now: str) -> int:
+    """Create an annotator and return its id. When a person with the same name up to
+    case exists already, return their id and change nothing: importers map ``ALICE``
+    to ``alice`` this way. Callers that must refuse a clash (adding a person by hand)
+    use :func:`insert`, which raises :class:`NameTaken`."""
+    try:
+        return insert(conn, name, role, password_hash, now)
+    except NameTaken:
+        return get(conn, name)["id"]
+
+
+def names_by_id(db: Conn) -> dict[int, str]:
+    """Every annotator's name by id."""
+    return dict(raw(db).execute("SELECT id, name FROM annotators"))
+
+
+def role_row(db: Conn, annotator_id: int) -> dict | None:
+    """``{"role", "password_hash"}`` of an annotator, or None when there is none."""
+    row = raw(db).execute("SELECT role, password_hash FROM annotators WHERE id = ?",
+                           [annotator_id]).fetchone()
+    return {"role": row[0], "password_hash": row[1]} if row else None
+
+
+def progress(db: sqlite_utils.Database, annotator_id: int, today_prefix: str) -> dict:
+    """The annotator's labeled items: total (the ``n_labeled`` counter kept by
+    triggers), and today (``updated_at`` from the day on: a covering-index range over
+    today's annotations only)."""
+    row = db.execute(_MINE_TOTAL_SQL, {"me": annotator_id}).fetchone()
+    today = db.execute(_MINE_TODAY_SQL, {"me": annotator_id, "day": today_prefix}).fetchone()[0]
+    return {"total": row[0] if row else 0, "today": today}
 
 
 def list_all(db: sqlite_utils.Database) -> list[dict]:

@@ -1,4 +1,6 @@
-"""Articles and their sentences: inserts for the importer, reads for pages and the CLI."""
+"""Articles and their sentences: inserts for the importer, look-ups by external id and
+public sentence id, reads for pages and the CLI, article removal, and the project log.
+The routing columns of ``sentences`` and the progress counters are in ``db.sentences``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-from db.connection import max_id
+from db.connection import in_chunks, max_id, raw
+
+Conn = sqlite3.Connection | sqlite_utils.Database
 
 
 def find_by_sha(db: sqlite_utils.Database, sha256: str) -> str | None:
@@ -116,6 +120,32 @@ def article_by_external_id(db: sqlite_utils.Database | sqlite3.Connection,
     row = db.execute("SELECT id, external_id, title, sha256 FROM articles "
                      "WHERE external_id = ?", [external_id]).fetchone()
     return None if row is None else dict(zip(("id", "external_id", "title", "sha256"), row))
+
+
+def article_id(db: Conn, external_id: str) -> int | None:
+    """The internal id of the article with this external id, or None."""
+    row = raw(db).execute("SELECT id FROM articles WHERE external_id = ?",
+                           [external_id]).fetchone()
+    return row[0] if row else None
+
+
+def article_sentences(db: Conn, article_id: int) -> list[int]:
+    """The sentence ids of one article (the ``(article_id, idx)`` unique index)."""
+    return [r[0] for r in raw(db).execute(
+        "SELECT id FROM sentences WHERE article_id = ?", [article_id])]
+
+
+def sentence_ids_public(db: Conn, sentence_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+    """``{sentence id: (article external_id, sentence idx)}`` (the public id's parts)."""
+    return {sid: (ext, idx) for sid, ext, idx in in_chunks(
+        db, "SELECT s.id, a.external_id, s.idx FROM sentences s JOIN articles a "
+            "ON a.id = s.article_id WHERE s.id IN ({marks})", sentence_ids)}
+
+
+def sentence_kind(db: Conn, sentence_id: int) -> str | None:
+    """``content`` / ``boilerplate`` for a sentence, None when it does not exist."""
+    row = raw(db).execute("SELECT kind FROM sentences WHERE id = ?", [sentence_id]).fetchone()
+    return row[0] if row else None
 
 
 _OF_ARTICLE = "sentence_id IN (SELECT id FROM sentences WHERE article_id = :a)"

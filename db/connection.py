@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import sqlite_utils
 
@@ -158,6 +158,19 @@ def max_id(db: Conn, table: str) -> int:
     if table not in _ID_TABLES:
         raise ValueError(f"max_id: unexpected table {table!r}")
     return raw(db).execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+
+
+IN_CHUNK = 500  # ids per ``IN`` list: stays far below SQLite's bound-parameter limit
+
+
+def in_chunks(db: Conn, sql: str, ids: Iterable[int]) -> list[tuple]:
+    """Run ``sql`` (with ``{marks}`` for an ``IN`` list) over ``ids`` in chunks of
+    :data:`IN_CHUNK`; the rows of every chunk, in chunk order."""
+    conn, ids, out = raw(db), list(ids), []
+    for i in range(0, len(ids), IN_CHUNK):
+        chunk = ids[i:i + IN_CHUNK]
+        out += conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
+    return out
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 The invariants are named queries that return the offending rows (none when the
 database is consistent); ``labeling.ops.check`` runs them and reports. Each is written
 to stay a scan or an index walk at a million sentences, and is only as strict as what
-the write path guarantees (see ``db/labels.py`` and ``db/label_import.py``).
+the write path guarantees (see ``db/annotations.py``, ``db/leases.py`` and
+``db/label_import.py``). The lease counts ``check`` prints come from ``db.leases``.
 """
 
 from __future__ import annotations
@@ -191,13 +192,6 @@ def foreign_key_problems(db: sqlite3.Connection | sqlite_utils.Database
                          ) -> list[tuple[str, int | None, str, int]]:
     """Rows of ``PRAGMA foreign_key_check``: ``(table, rowid, parent table, fk index)``."""
     return [tuple(r) for r in raw(db).execute("PRAGMA foreign_key_check")]
-
-
-def lease_counts(db: sqlite3.Connection | sqlite_utils.Database, now: float) -> dict[str, int]:
-    """Leases in total and how many have expired at ``now`` (unix seconds)."""
-    total, expired = raw(db).execute(
-        "SELECT count(*), coalesce(sum(expires_at <= ?), 0) FROM assignments", [now]).fetchone()
-    return {"leases": total, "expired_leases": expired}
 
 
 COUNTED_TABLES = ("articles", "sentences", "annotators", "events", "annotations", "gold")

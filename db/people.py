@@ -1,7 +1,7 @@
 """Queries of the People & project page: per-person activity, admins, and what a new
 project config would change (read only, for the preview).
 
-Durations for the median come from ``db.agreement_data.labeled_durations`` (the Review
+Durations for the median come from ``db.label_cells.labeled_durations`` (the Review
 page's annotator table reads the same rows, so both pages show the same median).
 """
 
@@ -66,7 +66,7 @@ def without_password(db: Conn) -> list[str]:
 
 def count_new_targets(db: Conn, target: Callable[[int], int]) -> int:
     """How many content sentences not yet complete would get another target from
-    ``target(sentence id)``: the count ``db.labels.set_targets(..., only_open=True)``
+    ``target(sentence id)``: the count ``db.sentences.set_targets(..., only_open=True)``
     would change, without writing."""
     conn = raw(db)
     conn.create_function("parley_preview_target", 1, target, deterministic=True)

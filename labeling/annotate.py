@@ -20,11 +20,13 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 import db.annotations as annotations_db
-import db.annotators as qa
-import db.articles as qp
-import db.labels as q
-import db.people as people_q
-from db import settings as db_settings
+import db.annotators as annotators_db
+import db.articles as articles_db
+import db.gold as gold_db
+import db.leases as leases_db
+import db.people as people_db
+import db.sentences as sentences_db
+import db.settings as settings_db
 from db import write_transaction
 from labeling import routing
 from labeling.config import ProjectConfig
@@ -167,7 +169,7 @@ def effective_role(row: dict) -> str:
 
 
 def _log(conn, action: str, actor: str, detail: dict) -> None:
-    qp.log_action(conn, action, actor, detail, now_iso())
+    articles_db.log_action(conn, action, actor, detail, now_iso())
 
 
 def add_annotator(db: sqlite_utils.Database, name: str, role: str | None = None,
@@ -196,8 +198,8 @@ def add_annotator(db: sqlite_utils.Database, name: str, role: str | None = None,
     pw = hash_password(password) if password else None  # slow: outside the write lock
     taken = None
     with write_transaction(db) as conn:
-        qa.fill_missing_keys(conn)  # kept even when the name turns out to be taken
-        existing = qa.get(conn, name)
+        annotators_db.fill_missing_keys(conn)  # kept even when the name turns out to be taken
+        existing = annotators_db.get(conn, name)
         if existing is not None and not update:
             taken = existing["name"]
         else:
@@ -205,7 +207,7 @@ def add_annotator(db: sqlite_utils.Database, name: str, role: str | None = None,
                                          require_password=require_password, actor=actor)
     if taken is not None:
         raise NameTaken(name, taken)
-    return public_annotator(qa.get_by_id(db, person_id))
+    return public_annotator(annotators_db.get_by_id(db, person_id))
 
 
 def _write_annotator(conn, name: str, existing: dict | None, role: str | None,
@@ -219,15 +221,15 @@ def _write_annotator(conn, name: str, existing: dict | None, role: str | None,
         _require_password(require_password, new_role,
                           pw is not None or existing["password_hash"] is not None)
         if (effective_role(existing) == "admin" and new_role != "admin"
-                and people_q.other_admins(conn, existing["id"]) == 0):
+                and people_db.other_admins(conn, existing["id"]) == 0):
             raise LastAdmin(existing["name"])
-        qa.update(conn, existing["id"], role=role, password_hash=pw)
+        annotators_db.update(conn, existing["id"], role=role, password_hash=pw)
         person_id, shown = existing["id"], existing["name"]
         old_role, had_pw = existing["role"], existing["password_hash"] is not None
     else:
         new_role = role or "annotator"
         _require_password(require_password, new_role, pw is not None)
-        person_id, shown = qa.insert(conn, name, new_role, pw, now_iso()), name
+        person_id, shown = annotators_db.insert(conn, name, new_role, pw, now_iso()), name
         old_role, had_pw = None, False
     if new_role != (old_role or "annotator"):
         _log(conn, "annotator_role", actor, {"name": shown, "from": old_role, "to": new_role})
@@ -252,10 +254,10 @@ def setup_open(db: sqlite_utils.Database | sqlite3.Connection) -> bool:
     whoever started it is the one at the keyboard. A project made with ``init`` gets
     its admin from the command line, and once real articles are in (only an admin or
     the command line can bring them), nobody may claim it."""
-    origin = db_settings.get(db, "origin") or {}
-    if origin.get("created_by") != "app" or people_q.other_admins(db, -1) > 0:
+    origin = settings_db.get(db, "origin") or {}
+    if origin.get("created_by") != "app" or people_db.other_admins(db, -1) > 0:
         return False
-    return qp.external_ids(db, limit=2) in ([], [DEMO_ID])
+    return articles_db.external_ids(db, limit=2) in ([], [DEMO_ID])
 
 
 def claim_first_admin(db: sqlite_utils.Database, name: str, password: str, *,
@@ -275,11 +277,11 @@ def claim_first_admin(db: sqlite_utils.Database, name: str, password: str, *,
         if not setup_open(conn):
             raise SetupClosed("this project has an admin already (or was set up from the "
                               "command line): ask them to add you")
-        existing = qa.get(conn, name)
+        existing = annotators_db.get(conn, name)
         person_id = _write_annotator(conn, name, existing, "admin", pw,
                                      update=existing is not None, require_password=True,
                                      actor=actor)
-    return public_annotator(qa.get_by_id(db, person_id))
+    return public_annotator(annotators_db.get_by_id(db, person_id))
 
 
 def _require_password(required: bool, role: str, has_password: bool) -> None:
@@ -302,13 +304,13 @@ def public_annotator(row: dict | None) -> dict | None:
 
 def find_annotator(db: sqlite_utils.Database, name: str) -> dict | None:
     """The person called ``name`` up to case (``ALICE`` is ``alice``), or None."""
-    return public_annotator(qa.get(db, name))
+    return public_annotator(annotators_db.get(db, name))
 
 
 def current_role(db: sqlite_utils.Database, annotator_id: int) -> str | None:
     """The person's role as the database says now (:func:`effective_role`), or None
     when they no longer exist: privileged actions check it when they run."""
-    row = qa.get_by_id(db, annotator_id)
+    row = annotators_db.get_by_id(db, annotator_id)
     return None if row is None else effective_role(row)
 
 
@@ -316,7 +318,7 @@ def list_annotators(db: sqlite_utils.Database) -> list[dict]:
     """Every annotator: id, name, role (effective), assigned_role, has_password,
     created_at, labels (count of labeled sentences). Never a password hash."""
     out = []
-    for r in qa.list_all(db):
+    for r in annotators_db.list_all(db):
         has_password = bool(r["has_password"])
         role = effective_role({"role": r["role"], "password_hash": has_password or None})
         out.append({**r, "role": role, "assigned_role": r["role"], "has_password": has_password})
@@ -328,7 +330,7 @@ def ensure_annotator(db: sqlite_utils.Database, name: str, cfg: ProjectConfig) -
     project. Raises :class:`AuthError` when sign-in is required and there is no such
     person, or when passwords are required and the person has none. This does not
     check a password: the caller signs the person in first when they have one."""
-    row = qa.get(db, name)
+    row = annotators_db.get(db, name)
     if row is not None:
         if cfg.require_passwords and not row["password_hash"]:
             raise AuthError(f"{row['name']!r} has no password yet and this project "
@@ -342,12 +344,12 @@ def ensure_annotator(db: sqlite_utils.Database, name: str, cfg: ProjectConfig) -
         return add_annotator(db, name)
     except NameTaken:
         # created by a concurrent request in the meantime
-        return public_annotator(qa.get(db, name))
+        return public_annotator(annotators_db.get(db, name))
 
 
 def needs_password(db: sqlite_utils.Database, name: str) -> bool:
     """Whether ``name`` (up to case) has a password (the app must ask for it)."""
-    row = qa.get(db, name)
+    row = annotators_db.get(db, name)
     return bool(row and row["password_hash"])
 
 
@@ -355,7 +357,7 @@ def sign_in_wait(db: sqlite_utils.Database, name: str, *,
                  now: float | None = None) -> int | None:
     """Seconds (rounded up) until ``name`` may try a password again, or None."""
     now = clock() if now is None else now
-    row = qa.get(db, name)
+    row = annotators_db.get(db, name)
     until = row["locked_until"] if row else None
     return math.ceil(until - now) if until is not None and until > now else None
 
@@ -371,7 +373,7 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *,
     password stored with an older, weaker hash is hashed again.
     """
     now = clock() if now is None else now
-    row = qa.get(db, name)
+    row = annotators_db.get(db, name)
     if row is None or not row["password_hash"]:
         return False
     if row["locked_until"] is not None and row["locked_until"] > now:
@@ -380,19 +382,19 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *,
     new_hash = hash_password(password) if ok and needs_rehash(row["password_hash"]) else None
     if ok and not (new_hash or row["failed_logins"] or row["locked_until"]):
         # nothing to record, unless another attempt locked the name meanwhile
-        until = qa.locked_until(db, row["id"])
+        until = annotators_db.locked_until(db, row["id"])
         if until is not None and until > now:
             raise SignInLocked(until - now)
         return True
     with write_transaction(db) as conn:
-        until = qa.locked_until(conn, row["id"])
+        until = annotators_db.locked_until(conn, row["id"])
         if until is not None and until > now:
             pass  # locked by another attempt in the meantime: refused below
         elif ok:
-            qa.record_success(conn, row["id"], new_hash=new_hash)
+            annotators_db.record_success(conn, row["id"], new_hash=new_hash)
             return True
         else:
-            until = qa.record_failure(conn, row["id"], now, limit=MAX_FAILED_LOGINS,
+            until = annotators_db.record_failure(conn, row["id"], now, limit=MAX_FAILED_LOGINS,
                                       wait=LOCK_SECONDS)
     # raised after the transaction, so that the counted failure is committed
     if until is not None and until > now:
@@ -419,16 +421,16 @@ def next_item(db: sqlite_utils.Database, annotator_id: int, cfg: ProjectConfig, 
         sid = routing.choose(conn, annotator_id, now)
         if sid is None:
             return None
-        q.take_lease(conn, annotator_id, sid, now + cfg.lease_minutes * 60)
+        leases_db.take_lease(conn, annotator_id, sid, now + cfg.lease_minutes * 60)
     return load_item(db, sid, annotator_id)
 
 
 def load_item(db: sqlite_utils.Database, sentence_id: int, annotator_id: int) -> Item:
     """A sentence with its context and this annotator's stored annotation, if any."""
-    s = q.sentence_with_context(db, sentence_id)
+    s = sentences_db.sentence_with_context(db, sentence_id)
     if s is None:
         raise LabelingError(f"no sentence with id {sentence_id}")
-    ann = q.get_annotation(db, sentence_id, annotator_id)
+    ann = annotations_db.get_annotation(db, sentence_id, annotator_id)
     return Item(sentence_id=s["id"], public_id=f"{s['external_id']}:{s['idx']}", text=s["text"],
                 title=s["title"], before=s["before"], after=s["after"],
                 labels=tuple(ann["labels"]) if ann else (),
@@ -481,27 +483,27 @@ def _save(db: sqlite_utils.Database, annotator_id: int, sentence_id: int, cfg: P
     """The transaction of :func:`save`; None when the sentence is full (nothing saved)."""
     with write_transaction(db) as conn:
         try:
-            target, n_done, others, kind = q.seats(conn, sentence_id, annotator_id, now)
+            target, n_done, others, kind = leases_db.seats(conn, sentence_id, annotator_id, now)
         except KeyError:
             raise LabelingError(f"no sentence with id {sentence_id}") from None
         if kind != "content":
             raise LabelingError(f"sentence {sentence_id} is not a content sentence "
                                 "(bylines, credits and the like are not labeled)")
-        prev = q.get_annotation(conn, sentence_id, annotator_id)
+        prev = annotations_db.get_annotation(conn, sentence_id, annotator_id)
         was_labeled = bool(prev and prev["status"] == "labeled")
         # A live lease holder always has a seat (leases are only granted while
         # n_done + leases < target); this catches expired leases and unrouted writes.
         if action == "label" and not was_labeled and n_done + others >= target:
             # Nothing is recorded; only the (stale) lease goes, so that next_item does
             # not hand this sentence back.
-            q.release_lease(conn, annotator_id, sentence_id)
+            leases_db.release_lease(conn, annotator_id, sentence_id)
             return None
         event_id = _record(conn, annotator_id, sentence_id, cfg, prev, action=action,
                            labels=labels, flagged=flagged, note=note,
                            duration_ms=duration_ms, source=source, stamp=stamp)
-        q.bump_done(conn, sentence_id, int(action == "label") - int(was_labeled))
+        sentences_db.bump_done(conn, sentence_id, int(action == "label") - int(was_labeled))
         _refresh_unanimous(conn, sentence_id, target, stamp)
-        q.release_lease(conn, annotator_id, sentence_id)
+        leases_db.release_lease(conn, annotator_id, sentence_id)
     return event_id
 
 
@@ -518,7 +520,7 @@ def _record(conn: sqlite3.Connection, annotator_id: int, sentence_id: int,
         cfg.guidelines_version, source, stamp)])
     if flagged != bool(prev and prev["flagged"]):
         # logged after the action's event; the annotation points at the action's
-        q.insert_event(conn, action="flag" if flagged else "unflag", sentence_id=sentence_id,
+        annotations_db.insert_event(conn, action="flag" if flagged else "unflag", sentence_id=sentence_id,
                        annotator_id=annotator_id, labels=None, note=note, duration_ms=None,
                        guidelines_version=cfg.guidelines_version, source=source,
                        created_at=stamp)
@@ -535,17 +537,17 @@ def _check_labels(labels: Sequence[str], cfg: ProjectConfig) -> tuple[str, ...]:
 def _refresh_unanimous(conn, sentence_id: int, target: int, stamp: str) -> None:
     """Unanimous gold: every one of the sentence's (>= target) annotators agrees.
     Adjudicated gold is never touched; a unanimity that breaks is withdrawn."""
-    source = q.gold_source(conn, sentence_id)
+    source = gold_db.gold_source(conn, sentence_id)
     if source == "adjudicated":
         return
-    sets = q.labeled_sets(conn, sentence_id)
+    sets = gold_db.labeled_sets(conn, sentence_id)
     agreed = (len(sets) >= max(target, 2)
               and all(sorted(s) == sorted(sets[0]) for s in sets[1:]))
     if agreed:
-        q.set_gold(conn, sentence_id=sentence_id, labels=sets[0], source="unanimous",
+        gold_db.set_gold(conn, sentence_id=sentence_id, labels=sets[0], source="unanimous",
                    reviewer_id=None, rationale=None, event_id=None, now=stamp)
     elif source == "unanimous":
-        q.delete_gold(conn, sentence_id, "unanimous")
+        gold_db.delete_gold(conn, sentence_id, "unanimous")
 
 
 # ----------------------------------------------------------------------------- progress
@@ -554,11 +556,11 @@ def _refresh_unanimous(conn, sentence_id: int, target: int, stamp: str) -> None:
 def progress(db: sqlite_utils.Database, annotator_id: int) -> dict:
     """``{"mine_today", "mine_total", "complete", "content_sentences"}``."""
     today = datetime.now(UTC).date().isoformat()
-    mine = q.annotator_progress(db, annotator_id, today)
-    proj = q.project_progress(db)
+    mine = annotators_db.progress(db, annotator_id, today)
+    proj = sentences_db.project_progress(db)
     return {"mine_today": mine["today"], "mine_total": mine["total"], **proj}
 
 
 def history(db: sqlite_utils.Database, annotator_id: int, limit: int = 50) -> list[int]:
     """Sentence ids the annotator acted on most recently, oldest first (for Back)."""
-    return q.recent_history(db, annotator_id, limit)
+    return annotations_db.recent_history(db, annotator_id, limit)

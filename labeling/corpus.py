@@ -7,23 +7,23 @@ from datetime import datetime, timezone
 import pandas as pd
 import sqlite_utils
 
-import db.articles as q
+import db.articles as articles_db
 from db import write_transaction
 
 
 def summary(db: sqlite_utils.Database) -> dict[str, int]:
     """Project counts (the ``stats`` command's object)."""
-    return q.stats(db)
+    return articles_db.stats(db)
 
 
 def articles(db: sqlite_utils.Database, limit: int | None = 1000) -> list[dict]:
     """Articles with sentence, label and gold counts, in import order."""
-    return q.list_articles(db, limit=limit)
+    return articles_db.list_articles(db, limit=limit)
 
 
 def sentence_table(db: sqlite_utils.Database, external_id: str) -> pd.DataFrame:
     """Sentences of one article: public id, kind, text."""
-    rows = list(q.iter_sentences(db, external_id))
+    rows = list(articles_db.iter_sentences(db, external_id))
     return pd.DataFrame(rows, columns=["id", "index", "kind", "text", "start", "end"])
 
 
@@ -49,20 +49,20 @@ def remove_article(db: sqlite_utils.Database, external_id: str, *, actor: str,
     what, how many rows). Returns ``{"article", "title", "removed": {table: rows}}``.
     """
     with write_transaction(db) as conn:
-        art = q.article_by_external_id(conn, external_id)
+        art = articles_db.article_by_external_id(conn, external_id)
         if art is None:
             raise ArticleNotFound(f"no article with id {external_id!r} "
                                   "(`article list` shows the ids)")
-        counts = q.article_footprint(conn, art["id"])
+        counts = articles_db.article_footprint(conn, art["id"])
         worked = counts["events"] or counts["gold"]
         if worked and not force:
             raise ArticleHasLabels(
                 f"article {external_id!r} has {counts['labels']} label(s), "
                 f"{counts['events']} logged action(s) and {counts['gold']} gold label(s); "
                 "removing it deletes them too: add --force to confirm")
-        q.delete_article(conn, art["id"])
+        articles_db.delete_article(conn, art["id"])
         detail = {"article": art["external_id"], "title": art["title"],
                   "sha256": art["sha256"], "forced": bool(force), "removed": counts}
-        q.log_action(conn, "remove_article", actor, detail,
+        articles_db.log_action(conn, "remove_article", actor, detail,
                      datetime.now(timezone.utc).isoformat(timespec="seconds"))
     return {"article": art["external_id"], "title": art["title"], "removed": counts}

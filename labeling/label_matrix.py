@@ -5,12 +5,12 @@ and the annotator table (:mod:`labeling.reliability`, also the export's card).
 
 One reader, one cache:
 
-- The first use reads the labeled annotations once (:func:`db.agreement_data.labeled_cells`:
+- The first use reads the labeled annotations once (:func:`db.label_cells.labeled_cells`:
   one integer per row, parsed by NumPy), plus the adjudicated sentences; the flagged
   sentences are read when first asked for (the Review page's list).
-- Afterwards a new data version (``db.labels.data_version``: last event id, sentence
+- Afterwards a new data version (``db.sentences.data_version``: last event id, sentence
   high-water mark, last project-log id) re-reads only the sentences with events since the
-  last refresh (:func:`db.review.changed_sentences`, :func:`db.review.queue_rows`): a
+  last refresh (:func:`db.annotations.changed_sentences`, :func:`db.annotations.queue_rows`): a
   label or an adjudication costs a few index probes. A new project-log entry (an article
   removal deletes events) or many changed sentences read everything again.
 - Answers derived from the cells (the units x annotators table, reports, queue pages)
@@ -34,9 +34,10 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-import db.agreement_data as agreement_data
-import db.labels as labels_db
-import db.review as review_db
+import db.annotations as annotations_db
+import db.gold as gold_db
+import db.label_cells as label_cells_db
+import db.sentences as sentences_db
 from db.connection import path_of
 from labeling.vocabulary import label_set
 
@@ -118,7 +119,7 @@ class LabelMatrix:
     def refresh(self, db: sqlite_utils.Database, known: Callable[[], list[str]]) -> None:
         """Bring the arrays up to the database's current data version. ``known()``: labels
         JSON texts expected on most rows (coded in SQL on a full read; asked only then)."""
-        version = labels_db.data_version(db)
+        version = sentences_db.data_version(db)
         if version == self.version:
             return
         upto = version[0]
@@ -127,7 +128,7 @@ class LabelMatrix:
         if self.version[0] < 0 or upto < self.last_event or version[2] != self.version[2]:
             self._read_all(db, known)
         else:
-            changed = review_db.changed_sentences(db, self.last_event, upto)
+            changed = annotations_db.changed_sentences(db, self.last_event, upto)
             if len(changed) > _REBUILD_AFTER:
                 self._read_all(db, known)
             elif changed:
@@ -138,10 +139,10 @@ class LabelMatrix:
         self.memo = {}
 
     def _read_all(self, db: sqlite_utils.Database, known: Callable[[], list[str]]) -> None:
-        self.adjudicated = np.unique(np.asarray(review_db.adjudicated_sentences(db),
+        self.adjudicated = np.unique(np.asarray(gold_db.adjudicated_sentences(db),
                                                 dtype=np.int64))
         self.flagged = None
-        cells = agreement_data.labeled_cells(db, list(dict.fromkeys(
+        cells = label_cells_db.labeled_cells(db, list(dict.fromkeys(
             [*known(), *self._raw_code])))
         remap = np.array([self.code_of(t) for t in cells.label_json] + [-1], dtype=np.int32)
         code = remap[cells.codes]
@@ -172,10 +173,10 @@ class LabelMatrix:
             gone = self.tail["alive"] & np.isin(self.tail["sid"], ids)
             self._dead += int(gone.sum())
             self.tail["alive"][gone] = False
-        decided = np.asarray(review_db.adjudicated_sentences(db, changed), dtype=np.int64)
+        decided = np.asarray(gold_db.adjudicated_sentences(db, changed), dtype=np.int64)
         self.adjudicated = np.union1d(self.adjudicated[~np.isin(self.adjudicated, ids)],
                                       decided)
-        rows = review_db.queue_rows(db, changed)
+        rows = annotations_db.queue_rows(db, changed)
         new = _no_cells()
         if rows:
             sid, annot, raw, flag = (np.fromiter(col, dtype, len(rows)) for col, dtype in
@@ -235,7 +236,7 @@ class LabelMatrix:
         """Sentence ids with at least one flagged annotation, ascending (read from ``db``
         on first use, then kept by the refreshes)."""
         if self.flagged is None:
-            self.flagged = np.asarray(review_db.flagged_sentences(db), dtype=np.int64)
+            self.flagged = np.asarray(annotations_db.flagged_sentences(db), dtype=np.int64)
         return self.flagged.tolist()
 
     def cached(self, name: Hashable, build: Callable[[], Any]) -> Any:

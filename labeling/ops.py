@@ -28,8 +28,9 @@ from pathlib import Path
 import sqlite_utils
 
 import db as store
-import db.migrations as migrations_mod
-import db.ops as q
+import db.leases as leases_db
+import db.migrations as migrations_db
+import db.ops as ops_db
 from labeling import project
 
 
@@ -105,7 +106,7 @@ def backup(source: str | os.PathLike, dest: str | os.PathLike, *, force: bool = 
             tmp = _new_file(dest_path.parent, f".{dest_path.name}.partial-")
             target = sqlite3.connect(tmp, isolation_level=None)
             try:
-                n_pages = q.backup(db.conn, target, pages=pages, pause=pause)
+                n_pages = ops_db.backup(db.conn, target, pages=pages, pause=pause)
             finally:
                 target.close()
             problems, counts = _verify(tmp)
@@ -195,8 +196,8 @@ def _verify(path: Path) -> tuple[list[str], dict[str, int]]:
     that checking it creates no -wal/-shm files beside it)."""
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        problems = q.integrity_problems(conn)
-        counts = q.table_counts(conn) if not problems else {}
+        problems = ops_db.integrity_problems(conn)
+        counts = ops_db.table_counts(conn) if not problems else {}
     finally:
         conn.close()
     return problems, counts
@@ -282,21 +283,21 @@ def check(db: sqlite_utils.Database, *, quick: bool = False,
     info: dict = {}
 
     def integrity() -> None:
-        msgs = q.integrity_problems(db, quick=quick)
+        msgs = ops_db.integrity_problems(db, quick=quick)
         if msgs:
             problems.append(Problem("integrity", len(msgs), "PRAGMA integrity_check: damage "
                                     "in the database file", [{"message": m} for m in msgs[:5]]))
 
     def foreign_keys() -> None:
-        rows = q.foreign_key_problems(db)
+        rows = ops_db.foreign_key_problems(db)
         if rows:
             problems.append(Problem(
                 "foreign_keys", len(rows), "a row that refers to a missing row",
                 [dict(zip(("table", "rowid", "parent", "fk"), r)) for r in rows[:5]]))
 
-    def invariant(inv: q.Invariant) -> None:
+    def invariant(inv: ops_db.Invariant) -> None:
         try:
-            count, rows = q.offending_rows(db, inv)
+            count, rows = ops_db.offending_rows(db, inv)
         except sqlite3.OperationalError as exc:
             if "no such" not in str(exc):
                 raise
@@ -309,9 +310,9 @@ def check(db: sqlite_utils.Database, *, quick: bool = False,
     steps: list[tuple[str, Callable[[], None]]] = [
         ("integrity", integrity), ("foreign_keys", foreign_keys),
         ("schema", lambda: info.update(_schema_info(db, problems))),
-        *((inv.name, lambda inv=inv: invariant(inv)) for inv in q.INVARIANTS),
-        ("leases", lambda: info.update(q.lease_counts(db, now))),
-        ("counts", lambda: info.update(counts=q.table_counts(db))),
+        *((inv.name, lambda inv=inv: invariant(inv)) for inv in ops_db.INVARIANTS),
+        ("leases", lambda: info.update(leases_db.lease_counts(db, now))),
+        ("counts", lambda: info.update(counts=ops_db.table_counts(db))),
     ]
     conn = db.conn
     own = not conn.in_transaction
@@ -361,9 +362,9 @@ def check_file(path: str | os.PathLike, *, quick: bool = False) -> CheckReport:
 def _schema_info(db: sqlite_utils.Database, problems: list[Problem]) -> dict:
     """Compare with the schema a new database gets; pending migrations are a problem
     (any project command applies them)."""
-    pending = [m.name for m in migrations_mod.migrations.pending(db)]
-    out = {"schema_version": migrations_mod.SCHEMA_VERSION - len(pending),
-           "current_schema_version": migrations_mod.SCHEMA_VERSION}
+    pending = [m.name for m in migrations_db.migrations.pending(db)]
+    out = {"schema_version": migrations_db.SCHEMA_VERSION - len(pending),
+           "current_schema_version": migrations_db.SCHEMA_VERSION}
     if pending:
         problems.append(Problem(
             "schema", len(pending), "a schema migration not yet applied (any command that "
@@ -372,10 +373,10 @@ def _schema_info(db: sqlite_utils.Database, problems: list[Problem]) -> dict:
         return out
     fresh = store.connect(":memory:", migrate=True)
     try:
-        want = q.schema(fresh)
+        want = ops_db.schema(fresh)
     finally:
         fresh.close()
-    have = q.schema(db)
+    have = ops_db.schema(db)
     diffs = ([{"object": f"{k[0]} {k[1]}", "difference": "missing"}
               for k in sorted(want.keys() - have.keys())]
              + [{"object": f"{k[0]} {k[1]}", "difference": "unexpected"}

@@ -11,11 +11,11 @@ from pathlib import Path
 import sqlite_utils
 
 import db as store
-import db.articles as articles_q
-import db.labels as labels_db
-import db.people as people_q
-from db import migrations
-from db import settings as db_settings
+import db.articles as articles_db
+import db.migrations as migrations_db
+import db.people as people_db
+import db.sentences as sentences_db
+import db.settings as settings_db
 from labeling import config as config_mod
 from labeling.config import ProjectConfig
 from labeling.vocabulary import now_iso
@@ -43,7 +43,7 @@ class Project(store.Database):
     def config(self) -> ProjectConfig:
         """The stored config; re-parsed only when its stored text changed (one
         primary-key read per use), so a key press validates it at most once."""
-        text = db_settings.get_text(self, "config")
+        text = settings_db.get_text(self, "config")
         if self._config is None or self._config[0] != text:
             self._config = (text, _parse_config(text))
         return self._config[1]
@@ -53,8 +53,8 @@ class Project(store.Database):
         return store.write_transaction(self)
 
     def data_version(self) -> tuple[int, int, int]:
-        """Changes whenever labels, gold or the corpus change (``db.labels.data_version``)."""
-        return labels_db.data_version(self)
+        """Changes whenever labels, gold or the corpus change (``db.sentences.data_version``)."""
+        return sentences_db.data_version(self)
 
 
 def db_path(explicit: str | os.PathLike | None = None) -> str:
@@ -81,11 +81,11 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
         raise NoProject(f"{path}: is a folder; give the database file's path, "
                         f"e.g. {Path(path) / DEFAULT_DB}")
     db = store.connect(path, migrate=True, factory=Project)
-    stored = db_settings.get(db, "config")
-    if stored is None and db_settings.get(db, "origin") is None:
+    stored = settings_db.get(db, "config")
+    if stored is None and settings_db.get(db, "origin") is None:
         # a new project (databases from before this record have a stored config)
         with store.write_transaction(db) as conn:
-            db_settings.put(conn, "origin", {"created_by": created_by,
+            settings_db.put(conn, "origin", {"created_by": created_by,
                                              "created_at": now_iso("seconds")})
     if config_path is not None or stored is None:
         cfg = config_mod.load(config_path) if config_path else config_mod.default()
@@ -97,7 +97,7 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
 
 def _import_seed(db: sqlite_utils.Database) -> None:
     """Import the demo article once per project."""
-    if db_settings.get(db, "seeded", False):
+    if settings_db.get(db, "seeded", False):
         return
     from labeling import ingest
 
@@ -105,7 +105,7 @@ def _import_seed(db: sqlite_utils.Database) -> None:
     # is a no-op anyway (same text, same hash), while the other order could lose the seed.
     ingest.import_paths(db, sorted(SEED_DIR.glob("*.txt")))
     with store.write_transaction(db) as conn:
-        db_settings.put(conn, "seeded", True)
+        settings_db.put(conn, "seeded", True)
 
 
 def open_for_app(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
@@ -115,7 +115,7 @@ def open_for_app(path: str | os.PathLike | None = None) -> sqlite_utils.Database
     path = db_path(path)
     created_here = path == ":memory:" or not Path(path).exists()
     db = init(path, created_by="app")
-    origin = db_settings.get(db, "origin") or {}
+    origin = settings_db.get(db, "origin") or {}
     if created_here or origin.get("created_by") == "app":
         _import_seed(db)
     return db
@@ -140,7 +140,7 @@ def open_existing(path: str | os.PathLike | None = None) -> sqlite_utils.Databas
     if writable(p):
         return store.connect(p, migrate=True, factory=Project)
     db = store.connect(p, readonly=True, factory=Project)
-    if migrations.migrations.pending(db):
+    if migrations_db.migrations.pending(db):
         db.close()
         raise store.ReadOnlyDatabase(
             f"{path}: this database needs a schema upgrade but cannot be written "
@@ -160,7 +160,7 @@ DEMO_ID = "000_0a083b07f5e0d51c"  # the seed article's external id (its file nam
 def corpus_state(db: sqlite_utils.Database) -> str:
     """``"empty"``, ``"demo"`` (only the seed article) or ``"real"``: what the app tells
     a visitor about the project's articles. Two rowid lookups."""
-    ids = articles_q.external_ids(db, limit=2)
+    ids = articles_db.external_ids(db, limit=2)
     if not ids:
         return "empty"
     return "demo" if ids == [DEMO_ID] else "real"
@@ -179,7 +179,7 @@ def load_config(db: sqlite_utils.Database) -> ProjectConfig:
     :class:`Project`, its cached :attr:`Project.config`."""
     if isinstance(db, Project):
         return db.config
-    return _parse_config(db_settings.get_text(db, "config"))
+    return _parse_config(settings_db.get_text(db, "config"))
 
 
 def _parse_config(text: str | None) -> ProjectConfig:
@@ -227,12 +227,12 @@ def _versioned(conn, old: dict, cfg: ProjectConfig) -> ProjectConfig:
     text_changed = cfg.guidelines != old.get("guidelines", "")
     if cfg.guidelines_version == stored and not text_changed:
         return cfg
-    if cfg.guidelines_version != stored and not people_q.version_used(conn, cfg.guidelines_version):
+    if cfg.guidelines_version != stored and not people_db.version_used(conn, cfg.guidelines_version):
         return cfg
     if not text_changed:
         return replace(cfg, guidelines_version=stored)
     version = next_guidelines_version(stored)
-    while people_q.version_used(conn, version):
+    while people_db.version_used(conn, version):
         version = next_guidelines_version(version)
     return replace(cfg, guidelines_version=version)
 
@@ -269,16 +269,16 @@ def preview_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict:
     """
     from labeling import routing
 
-    old = db_settings.get(db, "config") or {}
+    old = settings_db.get(db, "config") or {}
     cfg = _versioned(db, old, cfg)
     new = cfg.to_dict()
     effect = routing.effects(old, new)
-    targets = (people_q.count_new_targets(db, lambda sid: routing.target_for(sid, new))
+    targets = (people_db.count_new_targets(db, lambda sid: routing.target_for(sid, new))
                if effect["targets"] else 0)
-    shut_out = (people_q.without_password(db)
+    shut_out = (people_db.without_password(db)
                 if cfg.require_passwords and not old.get("require_passwords") else [])
     return {"config": cfg, "changed": _changes(old, new), "targets_changed": targets,
-            "reordered": effect["order"], "sentences": people_q.count_sentences(db),
+            "reordered": effect["order"], "sentences": people_db.count_sentences(db),
             "shut_out": shut_out}
 
 
@@ -301,11 +301,11 @@ def update_config(db: sqlite_utils.Database, cfg: ProjectConfig, *, actor: str) 
     from labeling import routing
 
     with store.write_transaction(db) as conn:
-        old = db_settings.get(conn, "config") or {}  # type: ignore[arg-type]
+        old = settings_db.get(conn, "config") or {}  # type: ignore[arg-type]
         cfg = _versioned(conn, old, cfg)
         counts = routing.apply_config_in(conn, cfg)
         changed = _changes(old, cfg.to_dict())
-        articles_q.log_action(conn, "config", actor, {"changed": changed, **counts},
+        articles_db.log_action(conn, "config", actor, {"changed": changed, **counts},
                               now_iso())
     return {**counts, "changed": changed, "guidelines_version": cfg.guidelines_version,
             "config": cfg}

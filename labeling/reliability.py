@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-import db.agreement_data as agreement_data
+import db.annotators as annotators_db
+import db.gold as gold_db
+import db.label_cells as label_cells_db
 from labeling import agreement, label_matrix, project
 from labeling.agreement import LabelTable
 from labeling.config import ProjectConfig
@@ -97,7 +99,7 @@ def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
     unit_index -= 1
     del starts
     # Annotator columns: only people with a label, sorted by name.
-    id_to_name = agreement_data.annotator_names(db)
+    id_to_name = annotators_db.names_by_id(db)
     small = bool(aids.size) and int(aids.max()) < 2**20
     if small:  # ids are small ints: count, no sort
         present = np.flatnonzero(np.bincount(aids))
@@ -200,8 +202,8 @@ def _build_annotator_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> pd.
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = per_label / items[:, None]
 
-    id_to_name = agreement_data.annotator_names(db)
-    aids, dur = agreement_data.labeled_durations(db)
+    id_to_name = annotators_db.names_by_id(db)
+    aids, dur = label_cells_db.labeled_durations(db)
     # One masked median per annotator: a few MB at a time, where a groupby over 3M
     # durations would build ~70 MB of sort buffers on the server.
     median = {}
@@ -250,7 +252,7 @@ def pair_confusion(db: sqlite_utils.Database, a: str, b: str) -> pd.DataFrame:
 
 def gold_map(db: sqlite_utils.Database) -> dict[int, tuple[str, ...]]:
     """``{sentence id: gold labels}`` of every sentence with a gold label (any source)."""
-    return {sid: tuple(json.loads(labels)) for sid, (labels, _src) in agreement_data.gold_labels(db).items()}
+    return {sid: tuple(json.loads(labels)) for sid, (labels, _src) in gold_db.gold_labels(db).items()}
 
 
 def confusion_vs_gold(db: sqlite_utils.Database, annotator: str) -> pd.DataFrame:

@@ -25,8 +25,11 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-import db.labels as labels_db
-import db.review as review_db
+import db.annotations as annotations_db
+import db.annotators as annotators_db
+import db.articles as articles_db
+import db.gold as gold_db
+import db.sentences as sentences_db
 from db import write_transaction
 from labeling import label_matrix
 from labeling.agreement import counts as agreement_counts
@@ -242,15 +245,15 @@ def queue(db: sqlite_utils.Database, *, label: str | None = None,
     """
     annotator_id = sentence_ids = None
     if annotator is not None:
-        row = labels_db.get_annotator(db, annotator)
+        row = annotators_db.get(db, annotator)
         if row is None:
             return Queue([], 0)
         annotator_id = row["id"]
     if article is not None:
-        aid = review_db.article_id(db, article)
+        aid = articles_db.article_id(db, article)
         if aid is None:
             return Queue([], 0)
-        sentence_ids = np.asarray(review_db.article_sentences(db, aid), dtype=np.int64)
+        sentence_ids = np.asarray(articles_db.article_sentences(db, aid), dtype=np.int64)
     matrix, view = _queue_view(db)
 
     def page() -> tuple[list[tuple[int, float, int]], int]:
@@ -264,7 +267,7 @@ def queue(db: sqlite_utils.Database, *, label: str | None = None,
 
     with matrix.lock:
         head, total = matrix.cached(("queue", label, annotator_id, article, limit), page)
-    public = review_db.sentence_ids_public(db, [h[0] for h in head])
+    public = articles_db.sentence_ids_public(db, [h[0] for h in head])
     entries = [QueueEntry(sid, "{}:{}".format(*public.get(sid, ("?", sid))), agree, n)
                for sid, agree, n in head]
     return Queue(entries, total)
@@ -280,25 +283,25 @@ def queue_annotators(db: sqlite_utils.Database) -> list[str]:
 
     with matrix.lock:
         ids = matrix.cached("queue_annotators", present)
-    names = review_db.annotators_by_id(db)
+    names = annotators_db.names_by_id(db)
     return sorted(names[i] for i in ids if i in names)
 
 
 def load(db: sqlite_utils.Database, sentence_id: int) -> ReviewItem:
     """A sentence with its context, every annotation, its unit agreement and its gold."""
-    s = labels_db.sentence_with_context(db, sentence_id)
+    s = sentences_db.sentence_with_context(db, sentence_id)
     if s is None:
         raise ReviewError(f"no sentence with id {sentence_id}")
     judgements = tuple(
         Judgement(annotator_id=r["annotator_id"], annotator=r["annotator"], status=r["status"],
                   labels=tuple(r["labels"]), flagged=r["flagged"], note=r["note"],
                   duration_ms=r["duration_ms"])
-        for r in review_db.sentence_annotations(db, [sentence_id]))
+        for r in annotations_db.sentence_annotations(db, [sentence_id]))
     return ReviewItem(
         sentence_id=s["id"], public_id=f"{s['external_id']}:{s['idx']}", text=s["text"],
         title=s["title"], before=s["before"], after=s["after"], judgements=judgements,
         agreement=unit_agreement([j.labels for j in judgements if j.status == "labeled"]),
-        gold=review_db.get_gold(db, sentence_id))
+        gold=gold_db.get_gold(db, sentence_id))
 
 
 def check_labels(labels: Iterable[str], cfg: ProjectConfig) -> tuple[str, ...]:
@@ -324,19 +327,19 @@ def adjudicate(db: sqlite_utils.Database, reviewer_id: int, sentence_id: int,
     stamp = created_at or now_iso()
     with write_transaction(db) as conn:
         # checked inside the write transaction: a demotion that lands first is obeyed
-        row = review_db.annotator_role(conn, reviewer_id)
+        row = annotators_db.role_row(conn, reviewer_id)
         if row is None:
             raise ReviewError(f"no annotator with id {reviewer_id}")
         role = effective_role(row)
         if role not in REVIEW_ROLES:
             why = (" until a password is set" if row["role"] in REVIEW_ROLES else "")
             raise ReviewError(f"only reviewers and admins adjudicate (this one is {role}{why})")
-        kind = review_db.sentence_kind(conn, sentence_id)
+        kind = articles_db.sentence_kind(conn, sentence_id)
         if kind is None:
             raise ReviewError(f"no sentence with id {sentence_id}")
         if kind != "content":
             raise ReviewError(f"sentence {sentence_id} is not a content sentence")
-        return review_db.record_adjudication(
+        return annotations_db.record_adjudication(
             conn, sentence_id=sentence_id, reviewer_id=reviewer_id, labels=labels,
             rationale=rationale, guidelines_version=cfg.guidelines_version, source=source,
             now=stamp)
@@ -344,7 +347,7 @@ def adjudicate(db: sqlite_utils.Database, reviewer_id: int, sentence_id: int,
 
 def history(db: sqlite_utils.Database, sentence_id: int) -> list[dict]:
     """Every adjudication of a sentence, oldest first: id, reviewer, labels, note, created_at."""
-    return review_db.adjudications(db, sentence_id)
+    return annotations_db.adjudications(db, sentence_id)
 
 
 def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int]:
@@ -354,16 +357,16 @@ def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int
     matrix = label_matrix.matrix(db)
     with matrix.lock:
         sids = list(matrix.cached("flagged", lambda: matrix.flagged_sentences(db)))
-    gold = review_db.gold_sources(db, sids)
+    gold = gold_db.gold_sources(db, sids)
     sids.sort(key=lambda s: (gold.get(s) == "adjudicated", s))
     out = []
     for sid in sids[:limit]:
-        s = labels_db.sentence_with_context(db, sid)
+        s = sentences_db.sentence_with_context(db, sid)
         if s is None:
             continue
         flags = [{"annotator": r["annotator"], "note": r["note"], "labels": r["labels"],
                   "status": r["status"]}
-                 for r in review_db.sentence_annotations(db, [sid]) if r["flagged"]]
+                 for r in annotations_db.sentence_annotations(db, [sid]) if r["flagged"]]
         out.append({"sentence_id": sid, "public_id": f"{s['external_id']}:{s['idx']}",
                     "text": s["text"], "gold_source": gold.get(sid), "flags": flags})
     return out, len(sids)
@@ -371,4 +374,4 @@ def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int
 
 def gold_counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Gold labels per source (``adjudicated``, ``unanimous``, ``majority``)."""
-    return review_db.gold_counts(db)
+    return gold_db.gold_counts(db)

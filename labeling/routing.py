@@ -17,7 +17,7 @@ passed over on the way: those others hold (at most one per active colleague) and
 after a wrap, those this annotator already did that still wait for someone else.
 Only that last case grows with the work: an annotator far ahead of the team who
 has run out of sentences pays about a microsecond per such sentence each time they
-ask again. See ``db/labels.py`` for the SQL.
+ask again. See ``db/leases.py`` for the SQL.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from typing import Any
 
 import sqlite_utils
 
-import db.labels as q
-from db import settings as db_settings
+import db.leases as leases_db
+import db.sentences as sentences_db
+import db.settings as settings_db
 from db import write_transaction
 
 _MASK64 = (1 << 64) - 1
@@ -90,15 +91,15 @@ def choose(conn: sqlite3.Connection, annotator_id: int, now: float) -> int | Non
     Their live lease first (a reload shows the same sentence); else the first open
     sentence at or after their cursor; else the first one before it; else None.
     """
-    sid = q.held_lease(conn, annotator_id, now)
+    sid = leases_db.held_lease(conn, annotator_id, now)
     if sid is not None:
         return sid
-    cursor = q.cursor_ord(conn, annotator_id)
+    cursor = leases_db.cursor_ord(conn, annotator_id)
     if cursor is None:
-        return q.find_open(conn, annotator_id, now)
-    sid = q.find_open(conn, annotator_id, now, from_ord=cursor)
+        return leases_db.find_open(conn, annotator_id, now)
+    sid = leases_db.find_open(conn, annotator_id, now, from_ord=cursor)
     if sid is None:
-        sid = q.find_open(conn, annotator_id, now, before_ord=cursor)
+        sid = leases_db.find_open(conn, annotator_id, now, before_ord=cursor)
     return sid
 
 
@@ -128,16 +129,16 @@ def apply_config_in(conn: sqlite3.Connection, cfg: Any) -> dict[str, int]:
     caller can read the stored config and log the change in the same transaction)."""
     new = cfg.to_dict()
     # settings.get only needs ``execute``: read inside this transaction
-    old = db_settings.get(conn, "config") or {}  # type: ignore[arg-type]
+    old = settings_db.get(conn, "config") or {}  # type: ignore[arg-type]
     targets_changed = reordered = 0
     effect = effects(old, new)
     if effect["targets"]:
-        targets_changed = q.set_targets(conn, lambda sid: target_for(sid, new),
+        targets_changed = sentences_db.set_targets(conn, lambda sid: target_for(sid, new),
                                         only_open=True)
     if effect["order"]:
         order, seed = new["order"], new["seed"]
-        reordered = q.reorder(conn, lambda sid: order_key(sid, order, seed))
-    db_settings.put(conn, "config", new)
+        reordered = sentences_db.reorder(conn, lambda sid: order_key(sid, order, seed))
+    settings_db.put(conn, "config", new)
     return {"targets_changed": targets_changed, "reordered": reordered}
 
 

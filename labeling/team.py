@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-import db.agreement_data as qd
-import db.labels as ql
-import db.people as qp
+import db.label_cells as label_cells_db
+import db.people as people_db
+import db.sentences as sentences_db
 from db.connection import path_of
 from labeling import annotate
 
@@ -91,12 +91,12 @@ def people_stats(db: sqlite_utils.Database, *, day: str | None = None) -> list[d
     kept per database, data version and day, as they take a pass over the annotations
     (about 0.3 s per 600,000)."""
     day = day or today()
-    key = (_db_identity(db), ql.data_version(db), day)
+    key = (_db_identity(db), sentences_db.data_version(db), day)
     with _lock:
         figures = _cache.get(key)
     if figures is None:
-        aids, durations = qd.labeled_durations(db)
-        figures = (qp.activity(db, day), medians(aids, durations))
+        aids, durations = label_cells_db.labeled_durations(db)
+        figures = (people_db.activity(db, day), medians(aids, durations))
         del aids, durations
         with _lock:
             for old in [k for k in _cache if k[0] == key[0]]:

@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import db.articles as qa
+import db.articles as articles_db
 from labeling import agreement, annotate, project, reliability, routing
 from tests.cli_helpers import run_db
 
@@ -52,7 +52,7 @@ def agreement_json(db_path, *args) -> dict:
 
 
 def content_ids(db) -> list[str]:
-    return [r["id"] for r in qa.iter_sentences(db, SEED_ID) if r["kind"] == "content"]
+    return [r["id"] for r in articles_db.iter_sentences(db, SEED_ID) if r["kind"] == "content"]
 
 
 def import_krippendorff(db, db_path, tmp_path) -> None:
@@ -318,7 +318,7 @@ def test_every_read_path_gives_the_same_table(project_db, db_path, monkeypatch, 
     too large), the plain-rows fallback (huge ids or teams), the rescan for many
     unexpected label strings, and the threaded read (also when a worker's snapshot is
     stale, which must fall back to one connection) agree with a naive read."""
-    import db.agreement_data as qad
+    import db.label_cells as label_cells_db
 
     routing.apply_config(project_db, dataclasses.replace(project.load_config(project_db),
                                                          multi_label=True))
@@ -329,7 +329,7 @@ def test_every_read_path_gives_the_same_table(project_db, db_path, monkeypatch, 
                                "VALUES (5000, 'placeholder', '2024-01-01')")
     people = [annotate.add_annotator(project_db, n)["id"] for n in ("zed", "amy", "kim")]
     if path == "ranked":
-        assert min(people) > 2**qad._ANN_BITS
+        assert min(people) > 2**label_cells_db._ANN_BITS
     sids = [r[0] for r in project_db.execute(
         "SELECT id FROM sentences WHERE kind = 'content' ORDER BY id")]
     rng = np.random.default_rng(5)
@@ -339,21 +339,21 @@ def test_every_read_path_gives_the_same_table(project_db, db_path, monkeypatch, 
             annotate.save(project_db, int(who), sid, cfg,
                           labels=list(rng.choice(LABELS, k, replace=False)))
     if path == "plain":
-        monkeypatch.setattr(qad, "_ANN_BITS", 1)  # 3 annotators no longer fit: fallback
+        monkeypatch.setattr(label_cells_db, "_ANN_BITS", 1)  # 3 annotators no longer fit: fallback
     if path == "rescan":
-        monkeypatch.setattr(qad, "_RESCAN_AFTER", 0)
+        monkeypatch.setattr(label_cells_db, "_RESCAN_AFTER", 0)
     workers_used = []
     if path.startswith("parallel"):
-        monkeypatch.setattr(qad, "_CHUNK", 4)  # 27 sentences -> several ranges
-        monkeypatch.setattr(qad, "_WORKERS", 3)
-        real = qad._scan_on_new_connection
+        monkeypatch.setattr(label_cells_db, "_CHUNK", 4)  # 27 sentences -> several ranges
+        monkeypatch.setattr(label_cells_db, "_WORKERS", 3)
+        real = label_cells_db._scan_on_new_connection
 
         def spy(*args):
             version, done = real(*args)
             workers_used.append(len(done))
             return (version + 1 if path == "parallel_stale" else version), done
 
-        monkeypatch.setattr(qad, "_scan_on_new_connection", spy)
+        monkeypatch.setattr(label_cells_db, "_scan_on_new_connection", spy)
     reliability.clear_cache()
     table = reliability.label_table(project_db)
     got = cells_of(table)

@@ -110,13 +110,13 @@ def test_disagreement_gives_no_gold(project_db, cfg, people):
 
 
 def test_adjudicated_gold_is_never_overwritten_by_unanimity(project_db, cfg, people):
-    import db.labels as q
+    import db.gold as gold_db
     from db import write_transaction
 
     a, b, _ = people
     sid = first_content(project_db)
     with write_transaction(project_db) as conn:
-        q.set_gold(conn, sentence_id=sid, labels=["outcome"], source="adjudicated",
+        gold_db.set_gold(conn, sentence_id=sid, labels=["outcome"], source="adjudicated",
                    reviewer_id=a, rationale="r", event_id=None, now="2024-01-01T00:00:00")
     annotate.save(project_db, a, sid, cfg, labels=["demand"])
     annotate.save(project_db, b, sid, cfg, labels=["demand"])

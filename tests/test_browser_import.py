@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-import db.articles as q
+import db.articles as articles_db
 from labeling import annotate, corpus, project
 from tests.conftest import StreamlitServer, dump, screenshot_path, sign_in, wait_idle
 
@@ -120,7 +120,7 @@ def test_a_bad_jsonl_among_good_files_writes_nothing(import_server, browser, db_
         assert dump(db_path) == before
         db = project.open_existing(db_path)
         try:
-            assert q.stats(db)["articles"] == 0
+            assert articles_db.stats(db)["articles"] == 0
         finally:
             db.close()
     finally:
@@ -195,7 +195,7 @@ def test_remove_an_article_titles_shown_literally(removal_server, browser, db_pa
         db = project.open_existing(db_path)
         try:
             assert corpus.articles(db) == []
-            assert q.project_log(db, "remove_article")[0]["actor"] == "app:adam"
+            assert articles_db.project_log(db, "remove_article")[0]["actor"] == "app:adam"
         finally:
             db.close()
     finally:
@@ -231,7 +231,7 @@ def test_using_the_page_during_an_import_interrupts_it_cleanly(db_path, browser,
         wait_idle(page, 60_000)
         db = project.open_existing(db_path)
         try:
-            assert q.stats(db)["articles"] == 0  # big1 was being written: rolled back
+            assert articles_db.stats(db)["articles"] == 0  # big1 was being written: rolled back
         finally:
             db.close()
         # the interrupted run removes its folder while it unwinds, which may end a moment

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import db as store
-from db import migrations as mig
+import db.migrations as migrations_db
 from db.connection import BUSY_TIMEOUT_MS
 from labeling import project
 from tests.conftest import dump
@@ -59,8 +59,8 @@ def test_migrations_create_every_table_and_record_themselves(tmp_path):
     assert {"articles", "sentences", "annotators", "events", "annotations", "assignments",
             "gold", "settings", "_sqlite_migrations"} <= tables
     rows = db.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
-    assert [r[1] for r in rows] == mig.applied(db)
-    assert len(rows) == store.SCHEMA_VERSION == len(mig.migrations._migrations)
+    assert [r[1] for r in rows] == migrations_db.applied(db)
+    assert len(rows) == store.SCHEMA_VERSION == len(migrations_db.migrations._migrations)
     assert {r[0] for r in rows} == {"parley"}
 
 
@@ -73,19 +73,19 @@ def test_migrations_are_idempotent(tmp_path):
     db.close()
     store.connect(path, migrate=True).close()
     assert dump(path) == before
-    assert not mig.migrations.pending(store.connect(path))
+    assert not migrations_db.migrations.pending(store.connect(path))
 
 
 def test_a_database_at_an_earlier_version_is_upgraded(tmp_path):
     """Every migration can be applied on top of the one before it."""
-    names = [m.name for m in mig.migrations._migrations]
+    names = [m.name for m in migrations_db.migrations._migrations]
     for i, name in enumerate(names):
         path = tmp_path / f"v{i}.db"
         db = store.connect(path)
-        mig.migrations.apply(db, stop_before=name)
-        assert mig.applied(db) == names[:i]
+        migrations_db.migrations.apply(db, stop_before=name)
+        assert migrations_db.applied(db) == names[:i]
         store.migrate(db)
-        assert mig.applied(db) == names
+        assert migrations_db.applied(db) == names
 
 
 def test_concurrent_first_open_migrates_once(tmp_path):

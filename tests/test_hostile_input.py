@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import db.labels as ql
+import db.annotations as annotations_db
+import db.annotators as annotators_db
 from labeling import annotate, config, project
 from labeling.cli import cli
 from tests.conftest import dump
@@ -195,7 +196,7 @@ INVALID_NAMES = ["Robert'); DROP TABLE annotators;--", 'a"b', "semi;colon", "Zo√
 def test_valid_odd_names_are_stored_exactly(empty_db, name):
     person = annotate.add_annotator(empty_db, name)
     assert person["name"] == name
-    assert ql.get_annotator(empty_db, name)["name"] == name
+    assert annotators_db.get(empty_db, name)["name"] == name
     assert [r["name"] for r in annotate.list_annotators(empty_db)] == [name]
 
 
@@ -222,7 +223,7 @@ def test_hostile_notes_are_stored_exactly(project_db, note):
     item = annotate.next_item(project_db, me, cfg)
     eid = annotate.save(project_db, me, item.sentence_id, cfg, labels=["demand"], note=note,
                         flagged=True)
-    stored = ql.get_annotation(project_db, item.sentence_id, me)
+    stored = annotations_db.get_annotation(project_db, item.sentence_id, me)
     assert stored["note"] == note.strip()  # surrounding whitespace only is dropped
     assert project_db.execute("SELECT note FROM events WHERE id = ?",
                               [eid]).fetchone()[0] == note.strip()

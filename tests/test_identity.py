@@ -18,8 +18,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db as store
-import db.annotators as qa
-from db import migrations
+import db.annotators as annotators_db
+import db.migrations as migrations_db
 from labeling import annotate, annotations_io, ingest, ops, project, reliability, review
 from labeling.safe_markdown import literal
 from labeling.ui import common
@@ -293,15 +293,15 @@ def test_import_maps_names_to_existing_people_up_to_case(project_db, tmp_path):
         "SELECT n.name, count(*) FROM annotations a JOIN annotators n ON n.id = a.annotator_id "
         "GROUP BY n.name").fetchall())
     assert by == {"alice": 1, "Bob": 2}
-    assert qa.get(project_db, "bob")["name_key"] == "bob"
+    assert annotators_db.get(project_db, "bob")["name_key"] == "bob"
     assert annotate.find_annotator(project_db, "Alice")["id"] == alice
 
 
 def test_check_reports_name_clashes_from_an_older_database(tmp_path):
     path = tmp_path / "old.db"
     old = store.connect(path)
-    names = [m.name for m in migrations.migrations._migrations]
-    migrations.migrations.apply(old, stop_before=names[2])  # before name keys existed
+    names = [m.name for m in migrations_db.migrations._migrations]
+    migrations_db.migrations.apply(old, stop_before=names[2])  # before name keys existed
     for i, name in enumerate(["Alice", "bob", "alice", "ALICE"], 1):
         old.execute("INSERT INTO annotators (id, name, role, created_at) "
                     "VALUES (?, ?, 'annotator', '2024-01-01')", [i, name])
@@ -337,7 +337,7 @@ def test_rows_written_without_a_name_key_are_still_one_person(project_db):
     at = open_app("ALICE")  # alice's password is asked; no new person
     assert at.text_input(key="password") is not None and not labels_shown(at)
     assert [p[0] for p in people(project_db)] == ["alice", "Bob", "bob"]
-    assert qa.get(project_db, "ALICE")["name"] == "alice"  # the key was filled in
+    assert annotators_db.get(project_db, "ALICE")["name"] == "alice"  # the key was filled in
     assert run("annotator", "add", "BOB").exit_code == 1
 
 
@@ -345,7 +345,7 @@ def test_name_lookups_use_the_name_key_index(project_db):
     for name in ("ann", "bob", "cat"):
         annotate.add_annotator(project_db, name)
     plan = " ".join(str(r[-1]) for r in project_db.execute(
-        "EXPLAIN QUERY PLAN " + qa._GET_SQL, {"key": "bob", "name": "BOB"}))
+        "EXPLAIN QUERY PLAN " + annotators_db._GET_SQL, {"key": "bob", "name": "BOB"}))
     assert "annotators_name_key" in plan and "SCAN annotators" not in plan
 
 
@@ -446,7 +446,7 @@ def test_old_hashes_work_and_are_upgraded_at_the_next_sign_in(project_db):
         conn.execute("UPDATE annotators SET password_hash = ? WHERE id = ?", [old, dora])
 
     def stored():
-        return qa.get_by_id(project_db, dora)["password_hash"]
+        return annotators_db.get_by_id(project_db, dora)["password_hash"]
 
     assert not annotate.authenticate(project_db, "dora", "wrong")
     assert stored() == old  # a wrong password changes nothing
@@ -477,7 +477,7 @@ def test_five_wrong_passwords_make_the_name_wait_30_seconds(project_db, db_path)
         other.close()
     assert annotate.sign_in_wait(project_db, "dora", now=t + 30) is None
     assert annotate.authenticate(project_db, "dora", PW, now=t + 30)
-    row = qa.get(project_db, "dora")
+    row = annotators_db.get(project_db, "dora")
     assert (row["failed_logins"], row["locked_until"]) == (0, None)
     # a success starts the count again: four more wrong ones do not lock
     for _ in range(4):
@@ -514,7 +514,7 @@ def test_a_wrong_password_in_the_field_is_tried_once(project_db):
     sign_in(at, "guess")
     for _ in range(6):
         at.run()
-    assert qa.get(project_db, "dora")["failed_logins"] == 1
+    assert annotators_db.get(project_db, "dora")["failed_logins"] == 1
     assert annotate.sign_in_wait(project_db, "dora") is None
 
 

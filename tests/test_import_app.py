@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import db.articles as q
+import db.articles as articles_db
 from labeling import annotate, corpus, ingest, safe_markdown, uploads
 from labeling.ingest import FieldMap, IngestError
 from tests.conftest import ROOT, dump
@@ -166,12 +166,12 @@ def test_csv_columns_preview_and_import(team, private_tmp):
     assert list(table["sentence"]) == ["The United States and Russia met on Monday.",
                                        "No deal was reached."]
     assert list(table["kind"]) == ["content", "content"]
-    before = q.stats(team)
+    before = articles_db.stats(team)
     at.button(key="import_button").click().run()
     assert not at.exception and not at.error
     assert [s.value for s in at.success] == [
         "2 articles added (4 sentences), 0 duplicates skipped, 0 bad rows or files skipped."]
-    after = q.stats(team)
+    after = articles_db.stats(team)
     assert after["articles"] == before["articles"] + 2 and after["sentences"] == 4
     stored = {a["external_id"]: a["title"] for a in corpus.articles(team)}
     assert stored == {"n-1": "Talks stall", "n-2": "Envoys meet"}
@@ -287,7 +287,7 @@ def test_hostile_file_names(team, db_path, private_tmp):
         "**x**<b>.csv:3: bad CSV: unbalanced quotes: a quoted field runs to the end of "
         "the file")]
     assert raw[0].startswith(r"\*\*x\*\*\<b\>\.csv\:3\:")
-    assert q.stats(team)["articles"] == 0
+    assert articles_db.stats(team)["articles"] == 0
     at.checkbox(key="import_skip_bad").check().run()
     at.button(key="import_button").click().run()
     assert {a["external_id"] for a in corpus.articles(team)} == {"evil", "**x**<b>-1"}
@@ -337,7 +337,7 @@ def test_an_admin_demoted_before_pressing_import_imports_nothing(team):
     at = upload(open_app("adam"), ("news.csv", CSV))
     annotate.add_annotator(team, "adam", "annotator", update=True)
     at.button(key="import_button").click().run()
-    assert q.stats(team)["articles"] == 0
+    assert articles_db.stats(team)["articles"] == 0
     assert "import_files" not in keys(at, "file_uploader")
 
 
@@ -345,7 +345,7 @@ def test_an_admin_demoted_before_pressing_import_imports_nothing(team):
 
 
 @pytest.fixture
-def articles_db(team):
+def project_with_articles(team):
     p = people(team, "bob")
     add_article(team, "clean", ["One sentence.", "Two sentences."], title="**Clean** <b>")
     sids = add_article(team, "worked", ["Labeled here.", "And here."], title="Worked")
@@ -353,7 +353,7 @@ def articles_db(team):
     return team
 
 
-def test_removing_an_article_without_labels(articles_db):
+def test_removing_an_article_without_labels(project_with_articles):
     at = open_app("adam")
     at.selectbox(key="remove_article").select("clean").run()
     assert [t.value for t in at.text] == ["id: clean\ntitle: **Clean** <b>"]
@@ -363,14 +363,14 @@ def test_removing_an_article_without_labels(articles_db):
     assert not at.exception
     assert [s.value for s in at.success] == [safe_markdown.literal(
         "Removed clean: 2 sentences, 0 labels, 0 gold labels.")]
-    assert [a["external_id"] for a in corpus.articles(articles_db)] == ["worked"]
-    log = q.project_log(articles_db, "remove_article")
+    assert [a["external_id"] for a in corpus.articles(project_with_articles)] == ["worked"]
+    log = articles_db.project_log(project_with_articles, "remove_article")
     assert [(e["actor"], e["detail"]["article"], e["detail"]["forced"]) for e in log] == [
         ("app:adam", "clean", False)]
     assert at.selectbox(key="remove_article").value is None
 
 
-def test_an_article_with_labels_is_refused_unless_confirmed(articles_db):
+def test_an_article_with_labels_is_refused_unless_confirmed(project_with_articles):
     at = open_app("adam")
     at.selectbox(key="remove_article").select("worked").run()
     assert {m.label: m.value for m in at.metric}["Labels"] == "1"
@@ -380,27 +380,27 @@ def test_an_article_with_labels_is_refused_unless_confirmed(articles_db):
     assert refusal.startswith("article 'worked' has 1 label(s), 1 logged action(s) and "
                               "0 gold label(s); removing it deletes them too")
     assert "tick “Also delete…” to confirm" in refusal and "--force" not in refusal
-    assert "worked" in {a["external_id"] for a in corpus.articles(articles_db)}
+    assert "worked" in {a["external_id"] for a in corpus.articles(project_with_articles)}
     at.checkbox(key="remove_force").check().run()
     at.button(key="remove_button").click().run()
     assert unescape(at.success[0].value) == "Removed worked: 2 sentences, 1 labels, 0 gold labels."
-    assert "worked" not in {a["external_id"] for a in corpus.articles(articles_db)}
-    assert q.project_log(articles_db, "remove_article")[-1]["detail"]["forced"] is True
+    assert "worked" not in {a["external_id"] for a in corpus.articles(project_with_articles)}
+    assert articles_db.project_log(project_with_articles, "remove_article")[-1]["detail"]["forced"] is True
     at.selectbox(key="remove_article").select("clean").run()  # the next one starts unticked
     assert at.checkbox(key="remove_force").value is False
 
 
-def test_the_removal_checks_the_role_when_it_runs(articles_db):
+def test_the_removal_checks_the_role_when_it_runs(project_with_articles):
     """The Remove callback runs before the page's own role check: it must check too."""
     at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
-    adam = annotate.find_annotator(articles_db, "adam")
+    adam = annotate.find_annotator(project_with_articles, "adam")
     at.session_state["person"] = {"id": adam["id"], "name": "adam", "role": "admin"}
     at.run()
     at.selectbox(key="remove_article").select("clean").run()
-    annotate.add_annotator(articles_db, "adam", "annotator", update=True)
+    annotate.add_annotator(project_with_articles, "adam", "annotator", update=True)
     at.button(key="remove_button").click().run()
-    assert "clean" in {a["external_id"] for a in corpus.articles(articles_db)}
-    assert q.project_log(articles_db, "remove_article") == []
+    assert "clean" in {a["external_id"] for a in corpus.articles(project_with_articles)}
+    assert articles_db.project_log(project_with_articles, "remove_article") == []
 
 
 # ---------------------------------------------------------------- labeling/uploads.py
@@ -544,7 +544,7 @@ def test_a_failure_while_writing_says_what_was_already_imported(team, monkeypatc
     assert errors(at) == [safe_markdown.literal(
         "the disk is full: free some space and try again")]
     assert any("The files before it were imported (2 articles)" in c.value for c in at.caption)
-    assert q.stats(team)["articles"] == 2
+    assert articles_db.stats(team)["articles"] == 2
 
 
 def test_the_server_refuses_what_the_page_refuses():

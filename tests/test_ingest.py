@@ -33,9 +33,9 @@ def articles(db) -> list[dict]:
 
 
 def sentences(db, external_id: str | None = None) -> list[dict]:
-    import db.articles as q
+    import db.articles as articles_db
 
-    return list(q.iter_sentences(db, external_id))
+    return list(articles_db.iter_sentences(db, external_id))
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -334,9 +334,9 @@ def test_same_id_with_different_text_is_an_error(db, db_path, tmp_path):
 def _stale_first_lookup(monkeypatch):
     """Make the pre-lock lookup see an empty database, as if another import stored its
     rows between that lookup and this import's write transaction."""
-    import db.articles as q
+    import db.articles as articles_db
 
-    real = q.existing_keys
+    real = articles_db.existing_keys
     calls = []
 
     def stale(db, keys):
@@ -345,7 +345,7 @@ def _stale_first_lookup(monkeypatch):
             return set(), set()
         return real(db, keys)
 
-    monkeypatch.setattr(q, "existing_keys", stale)
+    monkeypatch.setattr(articles_db, "existing_keys", stale)
     return calls
 
 

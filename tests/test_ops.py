@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import db as store
-import db.ops as qo
+import db.ops as ops_db
 from db.migrations import migrations
 from labeling import annotate, annotations_io, ops, project
 from tests.cli_helpers import run_db as run
@@ -76,7 +76,7 @@ def test_check_passes_on_a_real_project(labeled):
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["problems"] == []
     assert {"integrity", "foreign_keys", "schema", "leases"} <= set(report["checks"])
-    assert {inv.name for inv in qo.INVARIANTS} <= set(report["checks"])
+    assert {inv.name for inv in ops_db.INVARIANTS} <= set(report["checks"])
     assert report["info"]["expired_leases"] == 1  # information, not a problem
     assert report["info"]["counts"]["annotations"] > 0
 
@@ -293,7 +293,7 @@ def test_check_reports_each_broken_invariant(labeled, case):
 
 def test_every_invariant_has_a_breaker():
     covered = set().union(*(names for _fn, names in BREAKERS.values()))
-    assert {inv.name for inv in qo.INVARIANTS} <= covered
+    assert {inv.name for inv in ops_db.INVARIANTS} <= covered
 
 
 def test_imported_labels_beyond_target_are_not_over_quota(labeled):

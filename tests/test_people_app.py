@@ -10,7 +10,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import db.articles as qa
+import db.articles as articles_db
 from labeling import annotate, project
 from tests.conftest import ROOT, open_app
 from tests.test_export import label, people
@@ -64,7 +64,7 @@ def table(at: AppTest):
 
 
 def log(db, action: str) -> list[dict]:
-    return qa.project_log(db, action)
+    return articles_db.project_log(db, action)
 
 
 # ----------------------------------------------------------------------------- access
@@ -166,7 +166,7 @@ def test_add_a_reviewer_with_a_password(team_db):
     entries = log(team_db, "annotator_role") + log(team_db, "annotator_password")
     assert {(e["actor"], e["detail"]["name"]) for e in entries if e["detail"]["name"] == "Vera K"} \
         == {("app:adam", "Vera K")}
-    assert "vera's secret" not in str(qa.project_log(team_db))
+    assert "vera's secret" not in str(articles_db.project_log(team_db))
 
 
 @pytest.mark.parametrize("name,role,password,message", [

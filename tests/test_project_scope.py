@@ -199,15 +199,15 @@ def test_remove_unknown_article_and_missing_database(tmp_path, corpus):
 def test_agreement_cache_forgets_a_removed_article(tmp_path, corpus):
     # the running app caches by data version; a removal must change it even though
     # the highest event and sentence ids stay the same
-    from db import labels as ql
+    import db.sentences as sentences_db
 
     db = tmp_path / "p.db"
     ok("--db", db, "import", corpus)
     _label_first(db)
     conn = project.init(db)
-    before = ql.data_version(conn)
+    before = sentences_db.data_version(conn)
     ok("--db", db, "article", "remove", "geneva-2")
-    assert ql.data_version(conn) != before
+    assert sentences_db.data_version(conn) != before
     conn.close()
 
 

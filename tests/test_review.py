@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-import db.labels as labels_db
+import db.sentences as sentences_db
 from db import write_transaction
 from labeling import agreement, annotate, ingest, review
 from labeling.agreement import frames as agreement_frames
@@ -31,7 +31,7 @@ def people(project_db):
     ids = {n: annotate.add_annotator(project_db, n)["id"] for n in ("ann", "bob", "cat")}
     ids["rita"] = annotate.add_annotator(project_db, "rita", "reviewer", "rita-pw")["id"]
     with write_transaction(project_db) as conn:
-        labels_db.set_targets(conn, 3)
+        sentences_db.set_targets(conn, 3)
     return ids
 
 
@@ -124,7 +124,7 @@ def test_queue_filters(project_db, cfg, people, tmp_path):
         "SELECT a.external_id FROM articles a JOIN sentences s ON s.article_id = a.id "
         "WHERE s.id = ?", [other[0]]).fetchone()[0]
     with write_transaction(project_db) as conn:
-        labels_db.set_targets(conn, 3)
+        sentences_db.set_targets(conn, 3)
     label(project_db, cfg, people, other[0], ann="demand", cat="warning")
 
     assert queue_ids(project_db) == [s[0], s[1], s[2], other[0]]
@@ -236,10 +236,10 @@ def test_unanimous_gold_is_automatic_and_never_replaces_an_adjudication(project_
 def test_ties_stay_unresolved(project_db, cfg, people):
     s = content(project_db)
     with write_transaction(project_db) as conn:
-        labels_db.set_targets(conn, 2)
+        sentences_db.set_targets(conn, 2)
     label(project_db, cfg, people, s[0], ann="demand", bob="warning")  # 1:1 tie, complete
     with write_transaction(project_db) as conn:
-        labels_db.set_targets(conn, 4)
+        sentences_db.set_targets(conn, 4)
     label(project_db, cfg, people, s[1], ann="demand", bob="demand", cat="warning")
     annotate.save(project_db, people["rita"], s[1], cfg, labels=["warning"])  # 2:2 tie
     for sid in s[:2]:
@@ -290,7 +290,7 @@ def test_incremental_refresh_equals_a_full_scan(project_db, cfg, people):
     s = content(project_db)
     names = ["ann", "bob", "cat", "rita"]
     with write_transaction(project_db) as conn:
-        labels_db.set_targets(conn, 4)
+        sentences_db.set_targets(conn, 4)
     for step in range(120):
         sid = rng.choice(s[:12])
         who = rng.choice(names)
@@ -324,7 +324,7 @@ def test_full_read_and_incremental_reads_agree(project_db, cfg, people, monkeypa
     on the way; flags read on first use) and the same matrix grown from nothing by
     incremental re-reads of every sentence give identical queues and flags, including
     multi-label sets stored in different orders."""
-    import db.agreement_data as agreement_data
+    import db.label_cells as label_cells_db
     from labeling import label_matrix
 
     multi = dataclasses.replace(cfg, multi_label=True)
@@ -337,8 +337,8 @@ def test_full_read_and_incremental_reads_agree(project_db, cfg, people, monkeypa
             annotate.save(project_db, people[who], sid, multi, labels=labs,
                           flagged=rng.random() < 0.2)
     review.adjudicate(project_db, people["rita"], s[4], ["none"], cfg)
-    monkeypatch.setattr(agreement_data, "_CHUNK", 7)  # many ranges
-    monkeypatch.setattr(agreement_data, "_RESCAN_AFTER", 0)  # learn label sets, rescan
+    monkeypatch.setattr(label_cells_db, "_CHUNK", 7)  # many ranges
+    monkeypatch.setattr(label_cells_db, "_RESCAN_AFTER", 0)  # learn label sets, rescan
     full = label_matrix.LabelMatrix()
     full._read_all(project_db, lambda: [])
     fast = review._QueueView()

@@ -9,9 +9,12 @@ from collections import Counter
 import pytest
 
 import db as store
-import db.labels as q
+import db.annotations as annotations_db
+import db.hot_path as hot_path_db
+import db.sentences as sentences_db
+import db.settings as settings_db
+from tests.db_helpers import done_counts
 from benchmarks.labeling_db import build_corpus, plans_ok
-from db import settings as db_settings
 from labeling import annotate, config, project, routing
 from labeling.annotate import QuotaReached
 
@@ -41,11 +44,11 @@ def content_ids(db):
 
 
 def assert_counts_exact(db):
-    for sid, target, n_done, labeled in q.done_counts(db):
+    for sid, target, n_done, labeled in done_counts(db):
         assert n_done == labeled, (sid, n_done, labeled)
         assert labeled <= target, (sid, labeled, target)
-    counted = q.count_progress(db)
-    assert q.project_progress(db) == {k: counted[k] for k in ("content_sentences", "complete")}
+    counted = sentences_db.count_progress(db)
+    assert sentences_db.project_progress(db) == {k: counted[k] for k in ("content_sentences", "complete")}
     listed = {r["id"]: r["labels"] for r in annotate.list_annotators(db)}
     assert listed == counted["labeled"]
 
@@ -60,8 +63,8 @@ def test_overlap_two_third_annotator_gets_nothing_once_two_finished(project_db, 
     assert drain(project_db, a, cfg) == sentences  # sequential: article order
     assert drain(project_db, b, cfg) == sentences
     assert annotate.next_item(project_db, c, cfg, now=T0) is None
-    assert all(n == 2 == t for _, t, n, _ in q.done_counts(project_db))
-    assert q.project_progress(project_db) == {"content_sentences": 27, "complete": 27}
+    assert all(n == 2 == t for _, t, n, _ in done_counts(project_db))
+    assert sentences_db.project_progress(project_db) == {"content_sentences": 27, "complete": 27}
     assert_counts_exact(project_db)
 
 
@@ -79,7 +82,7 @@ def test_interleaved_annotators_share_the_work_without_exceeding_overlap(project
             per[who] += 1
     assert sum(per.values()) == 27 * 2
     assert all(per[w] > 0 for w in team)
-    assert all(n == 2 for _, _, n, _ in q.done_counts(project_db))
+    assert all(n == 2 for _, _, n, _ in done_counts(project_db))
     assert_counts_exact(project_db)
 
 
@@ -112,8 +115,8 @@ def test_expired_lease_frees_the_seat_and_a_late_save_is_refused(project_db, cfg
     with pytest.raises(QuotaReached):
         annotate.save(project_db, a, s1, cfg, labels=["warning"], now=later + 1)
     assert project_db.execute("SELECT count(*) FROM events").fetchone()[0] == events_before
-    assert q.get_annotation(project_db, s1, a) is None
-    assert q.done_counts(project_db)[content_ids(project_db).index(s1)][2] == 2
+    assert annotations_db.get_annotation(project_db, s1, a) is None
+    assert done_counts(project_db)[content_ids(project_db).index(s1)][2] == 2
     # a moves on: the stale lease is gone and s1 is not offered again
     nxt = annotate.next_item(project_db, a, cfg, now=later + 2)
     assert nxt is not None and nxt.sentence_id != s1
@@ -124,7 +127,7 @@ def test_expired_lease_with_room_left_still_saves(project_db, cfg):
     (a,) = people(project_db, "ann")
     s1 = annotate.next_item(project_db, a, cfg, now=T0).sentence_id
     annotate.save(project_db, a, s1, cfg, labels=["none"], now=T0 + 10_000)
-    assert q.get_annotation(project_db, s1, a)["labels"] == ["none"]
+    assert annotations_db.get_annotation(project_db, s1, a)["labels"] == ["none"]
 
 
 def test_one_live_lease_per_annotator(project_db, cfg):
@@ -258,7 +261,7 @@ def test_config_change_updates_only_open_targets(project_db, cfg):
     annotate.save(project_db, b, first, cfg, labels=["none"], now=T0)
     changed = routing.apply_config(project_db, dataclasses.replace(cfg, overlap=1))
     assert changed == {"targets_changed": 26, "reordered": 0}
-    assert q.project_progress(project_db) == {"content_sentences": 27, "complete": 1}
+    assert sentences_db.project_progress(project_db) == {"content_sentences": 27, "complete": 1}
     assert_counts_exact(project_db)
     changed = routing.apply_config(project_db, dataclasses.replace(cfg, overlap=3))
     assert changed["targets_changed"] == 26
@@ -278,7 +281,7 @@ def test_lowering_the_overlap_never_leaves_a_sentence_over_quota(project_db, cfg
     targets = dict(project_db.execute("SELECT id, target FROM sentences WHERE kind='content'"))
     assert targets[sid] == 2  # max(new overlap, labels given): complete, not over quota
     assert set(targets.values()) == {1, 2}
-    assert q.project_progress(project_db)["complete"] == 1
+    assert sentences_db.project_progress(project_db)["complete"] == 1
     assert_counts_exact(project_db)
 
 
@@ -327,7 +330,7 @@ def test_concurrent_annotators_never_exceed_target_nor_repeat(empty_db, db_path,
     for who, sids in got.items():
         assert len(sids) == len(set(sids)), f"annotator {who} got a sentence twice"
     per_sentence = Counter(s for sids in got.values() for s in sids)
-    counts = q.done_counts(empty_db)
+    counts = done_counts(empty_db)
     assert len(counts) == 240
     for sid, target, n_done, labeled in counts:
         assert target == overlap
@@ -348,8 +351,8 @@ def test_concurrent_annotators_never_exceed_target_nor_repeat(empty_db, db_path,
 def test_hot_path_and_page_reads_use_indexes_only(empty_db):
     build_corpus(empty_db, 3000, per_article=30)
     empty_db.execute("ANALYZE")
-    plans = q.query_plans(empty_db)
-    assert set(plans) == set(q.HOT_PATH) | set(q.PAGE_READS)
+    plans = hot_path_db.query_plans(empty_db)
+    assert set(plans) == set(hot_path_db.HOT_PATH) | set(hot_path_db.PAGE_READS)
     for name, lines in plans.items():
         for line in lines:
             bare_scan = line.startswith("SCAN") and not any(
@@ -364,9 +367,9 @@ def test_hot_path_and_page_reads_use_indexes_only(empty_db):
 
 
 def test_progress_counters_follow_imports_labels_config_and_deletes(empty_db):
-    assert q.project_progress(empty_db) == {"content_sentences": 0, "complete": 0}
+    assert sentences_db.project_progress(empty_db) == {"content_sentences": 0, "complete": 0}
     build_corpus(empty_db, 100, per_article=10)
-    assert q.project_progress(empty_db) == {"content_sentences": 100, "complete": 0}
+    assert sentences_db.project_progress(empty_db) == {"content_sentences": 100, "complete": 0}
     cfg = project.load_config(empty_db)
     a, b = people(empty_db, "ann", "bob")
     for who, n in ((a, 15), (b, 10)):
@@ -374,25 +377,25 @@ def test_progress_counters_follow_imports_labels_config_and_deletes(empty_db):
             item = annotate.next_item(empty_db, who, cfg, now=T0)
             annotate.save(empty_db, who, item.sentence_id, cfg, labels=["none"], now=T0)
     build_corpus(empty_db, 50, per_article=10, prefix="more")  # imported after counting
-    assert q.project_progress(empty_db) == {"content_sentences": 150, "complete": 10}
+    assert sentences_db.project_progress(empty_db) == {"content_sentences": 150, "complete": 10}
     # a sentence becomes boilerplate, another is deleted (as maintenance tools might)
     empty_db.execute("UPDATE sentences SET kind = 'boilerplate' WHERE id = 150")
     empty_db.execute("DELETE FROM sentences WHERE id = 149")
     routing.apply_config(empty_db, dataclasses.replace(cfg, overlap=1))
-    assert q.project_progress(empty_db) == {"content_sentences": 148, "complete": 15}
+    assert sentences_db.project_progress(empty_db) == {"content_sentences": 148, "complete": 15}
     build_corpus(empty_db, 5, per_article=5, prefix="last")  # reuses id 149..
     assert_counts_exact(empty_db)
-    assert q.project_progress(empty_db)["content_sentences"] == 153
+    assert sentences_db.project_progress(empty_db)["content_sentences"] == 153
 
 
 def test_migration_0002_counts_existing_labels_and_sets_cursors(tmp_path):
     """A database labeled under schema 0001 gets correct counters and cursors."""
-    from db import migrations as mig
+    import db.migrations as migrations_db
 
     db = store.connect(tmp_path / "old.db")
-    mig.migrations.apply(db, stop_before="0002_routing_cursor_and_counts")
+    migrations_db.migrations.apply(db, stop_before="0002_routing_cursor_and_counts")
     with store.write_transaction(db) as conn:
-        db_settings.put(conn, "config", config.default().to_dict())
+        settings_db.put(conn, "config", config.default().to_dict())
     # fill it the 0001 way: articles, sentences, annotators and labels, no counters
     build_corpus(db, 20, per_article=10)
     for name in ("ann", "bob"):
@@ -401,10 +404,10 @@ def test_migration_0002_counts_existing_labels_and_sets_cursors(tmp_path):
             for who in (1, 2)] + [(sid, 1, ["demand"], f"2024-01-01T00:01:{sid:02d}")
                                   for sid in range(11, 14)]
     with store.write_transaction(db) as conn:
-        q.insert_labeled_bulk(conn, rows)
-        q.recount_done(conn)
+        annotations_db.insert_labeled_bulk(conn, rows)
+        sentences_db.recount_done(conn)
     store.migrate(db)
-    assert q.project_progress(db) == {"content_sentences": 20, "complete": 10}
+    assert sentences_db.project_progress(db) == {"content_sentences": 20, "complete": 10}
     assert {r["name"]: r["labels"] for r in annotate.list_annotators(db)} == {"ann": 13,
                                                                              "bob": 10}
     cfg = project.load_config(db)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-import db.articles as qa
+import db.articles as articles_db
 from labeling import annotate, config, project, team
 from tests.conftest import dump
 from tests.test_export import add_article, label, people, skip
@@ -201,7 +201,7 @@ def test_update_config_logs_one_entry_with_the_actor_and_no_guidelines_text(team
     new_text = "Secret-ish guidelines text that must not be copied into the log."
     result = project.update_config(db, _cfg(db, overlap=3, order="random", seed=5,
                                              guidelines=new_text), actor="app:adam")
-    (entry,) = qa.project_log(db, "config")
+    (entry,) = articles_db.project_log(db, "config")
     assert entry["actor"] == "app:adam"
     detail = entry["detail"]
     assert detail["targets_changed"] == result["targets_changed"] > 0
@@ -263,7 +263,7 @@ def test_config_load_logs_and_counts_the_version_up(empty_db, tmp_path):
     assert "the guidelines changed: version 1 -> 2" in r.stderr
     cfg = project.load_config(empty_db)
     assert (cfg.guidelines_version, cfg.overlap) == ("2", 3)
-    (entry,) = qa.project_log(empty_db, "config")
+    (entry,) = articles_db.project_log(empty_db, "config")
     assert entry["actor"].startswith("cli:")
     assert entry["detail"]["changed"]["overlap"] == [2, 3]
     assert entry["detail"]["changed"]["guidelines_version"] == ["1", "2"]
@@ -271,7 +271,7 @@ def test_config_load_logs_and_counts_the_version_up(empty_db, tmp_path):
     r = run("config", "load", str(path), "--json")
     assert json.loads(r.stdout) == {"ok": True, "targets_changed": 0, "reordered": 0}
     assert project.load_config(empty_db).guidelines_version == "2"
-    assert len(qa.project_log(empty_db, "config")) == 2
+    assert len(articles_db.project_log(empty_db, "config")) == 2
 
 
 # ----------------------------------------------------------------------------- upload

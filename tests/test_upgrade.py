@@ -18,7 +18,7 @@ import sqlite3
 import pytest
 
 import db as store
-import db.ops as qo
+import db.ops as ops_db
 from db.migrations import migrations
 from labeling import annotate, config, ops, project
 
@@ -169,7 +169,7 @@ def test_upgrade_from_every_version_keeps_everything(tmp_path, version, opener):
         for table, (cols, rows) in kept.items():
             assert _read(db.conn, table, cols) == rows, table
         fresh = store.connect(":memory:", migrate=True)
-        assert qo.schema(db) == qo.schema(fresh)
+        assert ops_db.schema(db) == ops_db.schema(fresh)
         fresh.close()
         report = ops.check(db)
         assert report.ok, [str(p) for p in report.problems]

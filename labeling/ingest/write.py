@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 import sqlite_utils
 
 import db.articles as articles_db
-from db import settings as db_settings
+import db.settings as settings_db
 from db import write_transaction
 from labeling.ingest import identity
 from labeling.ingest.parallel import Segmenter
@@ -57,7 +57,7 @@ class Routing:
     @classmethod
     def of(cls, db: sqlite_utils.Database) -> Routing:
         """The routing of the project ``db`` as its stored config says."""
-        cfg = db_settings.get(db, "config") or {}
+        cfg = settings_db.get(db, "config") or {}
         # Without a reliability sample (fraction >= 1) every sentence is "in the sample",
         # so target_for is the same for all: computed once, not per sentence.
         fixed = (target_for(1, cfg) if float(cfg.get("sample_fraction", 1.0)) >= 1.0

@@ -1,6 +1,6 @@
-"""The one full read of the annotations (behind ``labeling.label_matrix``, the label
-read model that feeds the disagreement queue and the agreement report): labeled
-annotations as numpy code arrays; also durations and gold.
+"""The annotations table read whole as packed cells (behind ``labeling.label_matrix``,
+the label read model that feeds the disagreement queue and the agreement report):
+labeled annotations as numpy code arrays, and their durations read the same way.
 
 The read model needs every labeled (sentence, annotator, labels) cell. At 3M annotations a
 Python tuple per row costs seconds, so each row becomes *one integer* in SQL
@@ -280,11 +280,6 @@ def _other_labels(conn: sqlite3.Connection, known: Sequence[str]) -> list[str]:
         "ORDER BY sentence_id, annotator_id", params)]
 
 
-def annotator_names(db: sqlite3.Connection | sqlite_utils.Database) -> dict[int, str]:
-    """``{annotator id: name}`` for every annotator."""
-    return dict(raw(db).execute("SELECT id, name FROM annotators"))
-
-
 def labeled_durations(db: sqlite3.Connection | sqlite_utils.Database
                       ) -> tuple[np.ndarray, np.ndarray]:
     """``(annotator_ids int32, duration_ms uint32)`` of every labeled annotation with a
@@ -300,8 +295,3 @@ def labeled_durations(db: sqlite3.Connection | sqlite_utils.Database
                             max_sid, unpack)
     return aids, durations
 
-
-def gold_labels(db: sqlite3.Connection | sqlite_utils.Database) -> dict[int, tuple[str, str]]:
-    """``{sentence id: (labels JSON, source)}`` of every gold label."""
-    return {sid: (labels, source) for sid, labels, source in raw(db).execute(
-        "SELECT sentence_id, labels, source FROM gold")}
