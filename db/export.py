@@ -159,13 +159,15 @@ _SENTENCES_SQL = (
     "SELECT s.id, ar.external_id, ar.title, s.idx, s.text, "
     "(SELECT g.labels FROM gold g WHERE g.sentence_id = s.id AND g.source = 'adjudicated'), "
     f"count(an.sentence_id) {_LABELED}, group_concat(an.labels, char(31)) {_LABELED}, "
+    "{annotations}{context} "
+    "FROM sentences s CROSS JOIN articles ar ON ar.id = s.article_id "
+    "LEFT JOIN annotations an ON an.sentence_id = s.id{join} "
+    "WHERE s.kind = 'content'{where} GROUP BY s.id ORDER BY s.id")
+_ANNOTATIONS_SQL = (
     "json_group_array(json_object('annotator', n.name, 'labels', json(an.labels), "
     "'note', an.note, 'duration_ms', an.duration_ms, 'created_at', an.created_at)) "
-    f"{_LABELED}{{context}} "
-    "FROM sentences s CROSS JOIN articles ar ON ar.id = s.article_id "
-    "LEFT JOIN annotations an ON an.sentence_id = s.id "
-    "LEFT JOIN annotators n ON n.id = an.annotator_id "
-    "WHERE s.kind = 'content'{where} GROUP BY s.id ORDER BY s.id")
+    f"{_LABELED}")
+_ANNOTATORS_JOIN = " LEFT JOIN annotators n ON n.id = an.annotator_id"
 
 # The same rows with only what resolving gold and assigning splits reads (id, external
 # id, index, adjudicated labels, labels); the other columns are NULL. No annotations
@@ -179,22 +181,31 @@ _GOLD_KEYS_SQL = (
     "WHERE s.kind = 'content' GROUP BY s.id ORDER BY s.id")
 
 
+def _sentences_sql(context: bool, annotations: bool, where: str = "") -> str:
+    return _SENTENCES_SQL.format(
+        context=_CONTEXT_SQL if context else "", where=where,
+        annotations=_ANNOTATIONS_SQL if annotations else "NULL",
+        join=_ANNOTATORS_JOIN if annotations else "")
+
+
 def iter_sentences(db: sqlite3.Connection | sqlite_utils.Database, *,
-                   context: bool = False, ids: Sequence[int] | None = None) -> Iterator[tuple]:
+                   context: bool = False, annotations: bool = False,
+                   ids: Sequence[int] | None = None) -> Iterator[tuple]:
     """Content sentences in id order, with their labeled annotations grouped:
 
     ``(id, external_id, title, idx, text, adjudicated labels JSON or None, n_labeled,
     labels, annotations_json[, context_before, context_after])``.
 
     ``labels`` is the labeled annotations' stored label lists (JSON) joined with U+001F,
-    a key for resolving gold (None without labels); ``annotations_json`` a JSON array of
+    a key for resolving gold (None without labels); ``annotations_json`` (only with
+    ``annotations``, else None: building it is most of the query's cost) a JSON array of
     ``{annotator, labels, note, duration_ms, created_at}`` of the labeled annotations, in
     annotator-id order. Context is the previous / next *content* sentence of the same
     article, or None at an article's edge. ``ids``: only these sentences (still in id
     order).
     """
     where = "" if ids is None else f" AND s.id IN ({', '.join('?' * len(ids))})"
-    sql = _SENTENCES_SQL.format(context=_CONTEXT_SQL if context else "", where=where)
+    sql = _sentences_sql(context, annotations, where)
     return _rows(raw(db).execute(sql, [] if ids is None else [int(i) for i in ids]))
 
 
@@ -281,11 +292,50 @@ def iter_raw_csv(db: sqlite3.Connection | sqlite_utils.Database, *,
     return _firsts(raw(db).execute(sql))
 
 
+# Raw annotations as columns, for annotations.parquet: the annotation table's own rows in
+# primary-key order (sentence id, annotator id: the order of the JSONL and CSV files),
+# with ids instead of names and public ids. Joining names in SQL would hand Python three
+# million more strings; the few annotator names and the public ids of each chunk's
+# sentences are looked up once and mapped in Arrow instead.
+_RAW_ROWS_SQL = (
+    "SELECT sentence_id, annotator_id, status, labels, flagged, note, duration_ms, "
+    "created_at, updated_at, source, guidelines_version FROM annotations "
+    "ORDER BY sentence_id, annotator_id")
+_PUBLIC_IDS_SQL = (
+    "SELECT s.id, ar.external_id || ':' || s.idx FROM sentences s "
+    "CROSS JOIN articles ar ON ar.id = s.article_id WHERE s.id BETWEEN ? AND ? ORDER BY s.id")
+
+
+def iter_raw_rows(db: sqlite3.Connection | sqlite_utils.Database,
+                  chunk: int = 100_000) -> Iterator[list[tuple]]:
+    """Every annotation as ``(sentence_id, annotator_id, status, labels JSON or None,
+    flagged, note, duration_ms, created_at, updated_at, source, guidelines_version)``,
+    in sentence-id then annotator-id order, in lists of up to ``chunk`` rows."""
+    cur = raw(db).execute(_RAW_ROWS_SQL)
+    while True:
+        rows = cur.fetchmany(chunk)
+        if not rows:
+            return
+        yield rows
+
+
+def public_ids(db: sqlite3.Connection | sqlite_utils.Database, first: int,
+               last: int) -> list[tuple[int, str]]:
+    """``(sentence id, "<article external id>:<index>")`` of the sentences with ids from
+    ``first`` to ``last``, in id order."""
+    return raw(db).execute(_PUBLIC_IDS_SQL, (first, last)).fetchall()
+
+
+def annotator_names(db: sqlite3.Connection | sqlite_utils.Database) -> list[tuple[int, str]]:
+    """``(id, name)`` of every annotator."""
+    return raw(db).execute("SELECT id, name FROM annotators ORDER BY id").fetchall()
+
+
 def raw_query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, list[str]]:
     """``EXPLAIN QUERY PLAN`` lines of the export's streaming queries (a ``TEMP B-TREE``
     would mean a sort, i.e. memory or temp space growing with the corpus)."""
     conn = raw(db)
-    sqls = {"sentences": _SENTENCES_SQL.format(context=_CONTEXT_SQL, where=""),
+    sqls = {"sentences": _sentences_sql(True, True),
             "gold_keys": _GOLD_KEYS_SQL,
             "raw_jsonl": f"SELECT group_concat({_RAW_JSON_LINE}) {_RAW_FROM}",
             "raw_csv": f"SELECT group_concat({_raw_csv_line(['x'], False)}) {_RAW_FROM}"}

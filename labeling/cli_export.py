@@ -43,7 +43,8 @@ def _parsed(parse, error: type[Exception]):
                    "the files its parley-manifest.json lists are replaced or removed).")
 @click.option("--format", "formats", default=",".join(export_options.EXPORT_FORMATS), show_default=True,
               metavar="LIST", callback=_parsed(export_options.parse_formats, export_options.OptionError),
-              help="Comma-separated: jsonl, csv (dataset files), raw (every annotation).")
+              help="Comma-separated: parquet, jsonl, csv (dataset files), raw (every "
+                   "annotation, in each dataset format chosen).")
 @click.option("--gold", "policy", type=click.Choice(list(gold.POLICIES)),
               default=gold.DEFAULT_POLICY, show_default=True,
               help="Which sentences get a gold label: reviewer decisions only (adjudicated), "
@@ -59,19 +60,23 @@ def _parsed(parse, error: type[Exception]):
               help="Add context_before / context_after (neighbouring sentences).")
 @click.option("--csv-exact", is_flag=True,
               help="Write CSV cells untouched (default: neutralise formula-like cells).")
+@click.option("--embed-annotations", is_flag=True,
+              help="Also put every raw annotation of a sentence in its dataset row (the "
+                   "annotations column; the raw set is always its own file with raw).")
 @click.option("--force", is_flag=True,
               help="Write into a folder that holds other files and no Parley manifest: "
                    "files with the export's names are replaced, all others are kept.")
 @json_option
 @pass_ctx
 def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
-               min_annotators: int, include_context: bool, csv_exact: bool, force: bool,
-               as_json: bool) -> None:
+               min_annotators: int, include_context: bool, csv_exact: bool,
+               embed_annotations: bool, force: bool, as_json: bool) -> None:
     """Export gold-labeled sentences, raw annotations and a dataset card into DIR.
 
-    Writes train/dev/test.jsonl and .csv (dataset.* with --splits none), annotations.jsonl
-    and .csv, README.md and parley-manifest.json (every file written, with its size and
-    SHA-256). Files appear only when complete. Exporting again into DIR replaces or
+    Writes train/dev/test.parquet, .jsonl and .csv (dataset.* with --splits none; no
+    file for an empty split), annotations.parquet/.jsonl/.csv, labels.json (label ->
+    id), README.md (a dataset card that Hugging Face datasets reads) and
+    parley-manifest.json (every file written, with its size and SHA-256). Files appear only when complete. Exporting again into DIR replaces or
     removes only the files its manifest lists; a folder holding other files and no
     manifest is refused unless --force (which still never removes a file).
 
@@ -84,7 +89,8 @@ def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
     target = Path(out)
     options = export_options.ExportOptions(
         formats=formats, gold_policy=policy, ratios=ratios, seed=seed,
-        min_annotators=min_annotators, include_context=include_context, csv_exact=csv_exact)
+        min_annotators=min_annotators, include_context=include_context, csv_exact=csv_exact,
+        embed_annotations=embed_annotations)
     # The bar only on a terminal, and never mixed into JSON output.
     with (user_errors(export_options.ExportError, DatabaseError),
           progress_bar(not as_json and sys.stderr.isatty(), length=100,

@@ -45,11 +45,12 @@ import sqlite_utils
 
 import db.export as export_db
 from db.connection import path_of
-from labeling import export_card, export_publish, export_sinks, project, splits
+from labeling import export_card, export_publish, export_schema, export_sinks, project, splits
 from labeling.config import ProjectConfig
-from labeling.export_options import (CARD_FILE, MANIFEST_FILE, RAW_FILES, ExportError,
-                                     ExportOptions, export_files)
-from labeling.export_records import Progress, Stats, dataset_columns, sentence_pass
+from labeling.export_options import (CARD_FILE, LABELS_FILE, MANIFEST_FILE, ExportError,
+                                     ExportOptions, export_files, raw_file)
+from labeling.export_records import Progress, Stats, sentence_pass
+from labeling.export_schema import dataset_columns
 from labeling.export_worker import Worker
 
 
@@ -85,7 +86,7 @@ def summary_of(options: ExportOptions, stats: Stats, counts: Mapping[str, int]
                ) -> dict[str, Any]:
     """The export's summary without ``seconds`` (see :func:`export`); ``out`` is None."""
     return {
-        "out": None, "files": export_files(options), "rows": dict(stats.rows),
+        "out": None, "files": export_files(options, stats.rows), "rows": dict(stats.rows),
         "excluded": dict(stats.excluded), "gold_policy": options.gold_policy,
         "seed": options.seed, "gold_sources": dict(stats.by_source),
         "min_annotators": options.min_annotators,
@@ -100,8 +101,8 @@ def card_of(cfg: ProjectConfig, options: ExportOptions, summary: Mapping[str, An
     return export_card.render(
         cfg=cfg, options=options, summary=summary, counts=counts,
         label_counts=stats.labels, agreement=agreement, created=created,
-        command=command, columns=dataset_columns(not cfg.multi_label,
-                                                 options.include_context))
+        command=command, columns=dataset_columns(not cfg.multi_label, options.include_context,
+                                                 options.embed_annotations))
 
 
 def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOptions, *,
@@ -128,13 +129,13 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
         parallel = False
     elif parallel is None:
         parallel = export_db.annotation_count(db) >= PARALLEL_MIN_ANNOTATIONS
-    raw = "raw" in options.formats
     workers: list[Worker] = []
     with contextlib.ExitStack() as stack:
         if parallel:
-            # Agreement alone: it needs numpy (~200 MB at 3M annotations) and the file
-            # writers can then run without it; four processes share the two cores.
-            plan = [["jsonl"], ["csv"], ["agreement"]] if raw else [["agreement"]]
+            # One process per raw file and one for the agreement figures (it needs numpy,
+            # ~200 MB at 3M annotations, which the file writers can then do without);
+            # they share the two cores with this one, which writes the dataset files.
+            plan = [[f] for f in options.raw_formats] + [["agreement"]]
             with export_db.write_gate(path):
                 for tasks in plan:
                     workers.append(Worker(path, folder, options, tasks))
@@ -146,12 +147,17 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
             conn = stack.enter_context(export_db.snapshot(db))
         progress(0.0, "reading sentences")
         counts = export_db.counts(conn)
-        sinks = export_sinks.dataset_sinks(folder, options, not cfg.multi_label)
-        stats = sentence_pass(export_db.iter_sentences(conn, context=options.include_context),
-                              options, not cfg.multi_label, sinks, counts["content"], progress)
+        sinks = export_sinks.dataset_sinks(folder, options, cfg.label_names,
+                                           not cfg.multi_label)
+        stats = sentence_pass(
+            export_db.iter_sentences(conn, context=options.include_context,
+                                     annotations=options.embed_annotations),
+            options, cfg.label_names, not cfg.multi_label, sinks, counts["content"], progress)
+        raw_names = {raw_file(f) for f in options.raw_formats}
         digests = {name: export_publish.file_digest(folder / name)
-                   for name in export_files(options)
-                   if name not in RAW_FILES and name not in (CARD_FILE, MANIFEST_FILE)}
+                   for name in export_files(options, stats.rows)
+                   if name not in raw_names and name not in (LABELS_FILE, CARD_FILE,
+                                                             MANIFEST_FILE)}
         if workers:
             progress(0.8, "writing raw annotations, computing agreement")
             results = [w.result() for w in workers]
@@ -159,13 +165,15 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
             for r in results:
                 digests.update(r["digests"])
         else:
-            if raw:
-                progress(0.8, "writing raw annotations")
-                for task, name in export_sinks.RAW_TASK_FILES.items():
-                    export_sinks.RAW_TASKS[task](conn, folder, cfg, options)
-                    digests[name] = export_publish.file_digest(folder / name)
+            for f in options.raw_formats:
+                progress(0.8, f"writing raw annotations ({f})")
+                export_sinks.RAW_TASKS[f](conn, folder, cfg, options)
+                digests[raw_file(f)] = export_publish.file_digest(folder / raw_file(f))
             progress(0.9, "computing agreement")
             agree = agreement_report(db, options)
+    (folder / LABELS_FILE).write_text(export_schema.labels_text(cfg), encoding="utf-8",
+                                      newline="\n")
+    digests[LABELS_FILE] = export_publish.file_digest(folder / LABELS_FILE)
     summary = summary_of(options, stats, counts)
     card = card_of(cfg, options, summary, stats, counts, agree, created_at(now),
                    command or options.command())

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from labeling import splits
+from labeling import export_schema, splits
 
 CREATED_PREFIX = "Created: "
 
@@ -34,6 +34,8 @@ REASON_TEXT = {
     "disagreement": "annotators disagree and no reviewer decided",
     "tie": "two label sets share the top count (majority policy); never broken at random",
     "not_adjudicated": "no reviewer decision (adjudicated policy)",
+    "unknown_label": ("the gold label is not in the project's label scheme (e.g. removed "
+                      "from the config after it was used), so it has no class id"),
 }
 
 # Intraword underscores and brackets without a link target render as text in GFM.
@@ -116,55 +118,109 @@ def _agreement(rep: Mapping[str, Any], options: Any, multi: bool) -> list[str]:
     return out
 
 
-def _fields(columns: Sequence[str], single: bool) -> list[str]:
-    meaning = {
-        "id": ("string", "public sentence id `<article_id>:<sentence_index>`"),
-        "text": ("string", "the sentence, byte for byte as stored"),
-        "label": ("string", "the gold label (single-label projects only)"),
-        "labels": ("list of strings", "the gold labels, sorted (CSV: joined with a bar, \\|)"),
-        "gold_source": ("string", ("rule that produced the label: adjudicated, unanimous, "
-                                   "majority or single")),
-        "split": ("string or null", "train, dev or test (null without splits; CSV: empty)"),
-        "article_id": ("string", "the article's external id"),
-        "article_title": ("string or null", "the article's headline"),
-        "sentence_index": ("integer", "position of the sentence in its article (0-based)"),
-        "n_annotators": ("integer", "how many annotators labeled the sentence"),
-        "annotations": ("list of objects", ("every label of the sentence: {annotator, labels, "
-                                            "note, duration_ms, created_at} (CSV: JSON text)")),
-        "context_before": ("string or null", "previous content sentence of the article"),
-        "context_after": ("string or null", "next content sentence of the article"),
+#: How ``datasets`` names Parley's splits (``dev`` is its ``validation``).
+HF_SPLIT = {"train": "train", "dev": "validation", "test": "test", splits.NO_SPLIT: "train"}
+
+
+def metadata(cfg: Any, options: Any, rows: Mapping[str, int], columns: Sequence[str]
+             ) -> dict[str, Any]:
+    """The card's YAML metadata block as data: what the Hugging Face Hub and
+    ``datasets.load_dataset(export_dir)`` read. ``configs`` maps each non-empty split to
+    its file in the first dataset format chosen (Parquet, else JSONL, else CSV), and
+    ``dataset_info.features`` types every column of that file, ``label`` as a
+    ``class_label`` with the scheme's names in class-id order."""
+    exported = sum(rows.values())
+    meta: dict[str, Any] = {
+        "pretty_name": cfg.name,
+        "language": ["en"],
+        "task_categories": ["text-classification"],
+        "task_ids": ["multi-label-classification" if cfg.multi_label
+                     else "multi-class-classification"],
+        "size_categories": [export_schema.size_category(exported)],
     }
-    out = ["| field | type | meaning |", "|---|---|---|"]
-    out += [f"| {c} | {meaning[c][0]} | {meaning[c][1]} |" for c in columns]
-    out += ["", ("Raw annotations (`annotations.jsonl` / `annotations.csv`), one row per "
-                 "sentence and annotator, skips included:"), "",
-            "| field | type | meaning |", "|---|---|---|",
-            "| sentence_id | string | public sentence id |",
-            "| annotator | string | annotator name |",
-            "| status | string | labeled or skipped |",
-            ("| labels | list of strings | the annotator's labels, as stored (empty for a "
-             "skip; CSV: joined with a bar, \\|) |"),
-            "| flagged | boolean | the annotator flagged the sentence |",
-            "| note | string or null | the annotator's note |",
-            "| duration_ms | integer or null | time spent on the sentence |",
-            "| created_at / updated_at | string | first / last action (UTC, ISO 8601) |",
-            "| source | string | where the label came from (app, cli, import:…) |",
-            "| guidelines_version | string or null | guidelines in force when labeled |"]
-    return out
+    formats = options.dataset_formats
+    present = [n for n in splits.names(options.ratios) if rows.get(n)]
+    if formats and present:
+        fmt = formats[0]
+        meta["configs"] = [{"config_name": "default", "data_files": [
+            {"split": HF_SPLIT[n], "path": f"{n}.{fmt}"} for n in present]}]
+        meta["dataset_info"] = {
+            "features": export_schema.features(columns, cfg.label_names, fmt),
+            "splits": [{"name": HF_SPLIT[n], "num_examples": rows[n]} for n in present],
+        }
+    return meta
+
+
+def _front_matter(meta: Mapping[str, Any]) -> list[str]:
+    return ["---", *export_schema.to_yaml(dict(meta)), "---", ""]
+
+
+def split_front_matter(card: str) -> tuple[str, str]:
+    """``(yaml, markdown)``: the card's metadata block (without its ``---`` lines) and
+    the rest, to show each as what it is."""
+    if card.startswith("---\n"):
+        end = card.find("\n---\n", 4)
+        if end != -1:
+            return card[4:end + 1], card[end + 5:].lstrip("\n")
+    return "", card
+
+
+def _load_it(options: Any, present: Sequence[str], single: bool) -> list[str]:
+    formats = options.dataset_formats
+    if not formats or not present:
+        return ["Nothing to load yet: this export has no dataset rows."]
+    first = present[0]
+    read = {"parquet": f'pd.read_parquet("{first}.parquet")',
+            "jsonl": f'pd.read_json("{first}.jsonl", lines=True)',
+            "csv": f'pd.read_csv("{first}.csv", keep_default_na=False)'}
+    target = "label" if single else "labels"
+    names = ", ".join(HF_SPLIT[n] for n in present)
+    return [
+        "With pandas:", "",
+        "    import pandas as pd",
+        f"    {first} = {read[formats[0]]}",
+        "",
+        "With Hugging Face `datasets` (reads the metadata block at the top of this file):",
+        "",
+        "    from datasets import load_dataset",
+        f'    ds = load_dataset("path/to/this/folder")  # splits: {names}',
+        f'    ds["{HF_SPLIT[first]}"].features["{target}"]'
+        + (".names" if single else ".feature.names") + "  # the classes, in labels.json order",
+        "",
+        ("`labels.json` maps each label to its class id (`label_id`), with its description, "
+         "its key and the guidelines version."),
+    ]
+
+
+def _empty_splits(options: Any, rows: Mapping[str, int]) -> list[str]:
+    empty = [n for n in splits.names(options.ratios) if not rows.get(n)]
+    if not empty:
+        return []
+    return ["", "Empty: " + ", ".join(f"`{n}`" for n in empty)
+            + (" has" if len(empty) == 1 else " have")
+            + " no sentence, so " + ("it has" if len(empty) == 1 else "they have")
+            + " no files and " + ("is" if len(empty) == 1 else "are")
+            + " not listed in the metadata block (`datasets` refuses a split without data). "
+            "Whole articles go to one split and only sentences with a gold label are "
+            "exported, so with few labeled articles a split can stay empty: label more "
+            "articles, or export with other ratios or `--splits none`."]
 
 
 def render(*, cfg: Any, options: Any, summary: Mapping[str, Any], counts: Mapping[str, int],
            label_counts: Counter, agreement: Mapping[str, Any], created: datetime,
            command: str, columns: Sequence[str]) -> str:
-    """The card's markdown. Only the line starting with :data:`CREATED_PREFIX` depends on
-    ``created``; everything else is a function of the data and the options."""
+    """The card's markdown, after its YAML metadata block (:func:`metadata`). Only the
+    line starting with :data:`CREATED_PREFIX` depends on ``created``; everything else is
+    a function of the data and the options."""
     names = splits.names(options.ratios)
     rows = summary["rows"]
     exported = sum(rows.values())
     excluded = summary["excluded"]
     multi = bool(cfg.multi_label)
     annotators = list(agreement.get("annotators") or [])
+    present = [n for n in names if rows.get(n)]
     lines = [
+        *_front_matter(metadata(cfg, options, rows, columns)),
         f"# Dataset card: {_md(cfg.name)}",
         "",
         "Sentences of negotiation news labeled with Parley as "
@@ -193,6 +249,11 @@ def render(*, cfg: Any, options: Any, summary: Mapping[str, Any], counts: Mappin
         + (f", grouped by article, seed {options.seed} |" if options.ratios else " |"),
         f"| annotations (raw) | {summary.get('annotations', 0)} |",
         f"| guidelines version | `{_md(cfg.guidelines_version)}` |",
+        *_empty_splits(options, rows),
+        "",
+        "## Load it",
+        "",
+        *_load_it(options, present, not multi),
         "",
         "## Label balance per split",
         "",
@@ -248,13 +309,18 @@ def render(*, cfg: Any, options: Any, summary: Mapping[str, Any], counts: Mappin
          "copy with `sha256sum`). A new export into this folder replaces or removes only "
          "the files listed there; any other file in the folder is left alone."),
         "",
-        ("JSONL files hold one JSON object per line (UTF-8, every record has every field, "
-         "null when empty); they load with `pandas.read_json(path, lines=True)` and as a "
-         "Hugging Face `json` dataset (`text` and `label` columns)."),
+        ("Parquet files carry their schema (`label` a string, `label_id` its class id; the "
+         "class names in order in the schema's `parley.labels` metadata). JSONL files hold "
+         "one JSON object per line (UTF-8, every record has every field, null when empty). "
+         "Dataset rows hold the gold label and its provenance; every raw annotation is in "
+         "`annotations.*`" + (" and, with --embed-annotations, in each row's "
+                              "`annotations` field." if options.embed_annotations
+                              else " (export with --embed-annotations to also put them "
+                              "in each row).")),
         "",
         "## Fields",
         "",
-        *_fields(columns, not multi),
+        *export_schema.field_table(columns),
         "",
         "## CSV files and spreadsheets",
         "",

@@ -14,10 +14,16 @@ from dataclasses import asdict, dataclass, replace
 
 from labeling import gold, splits
 
-EXPORT_FORMATS = ("jsonl", "csv", "raw")
+#: Every format, in canonical order. ``parquet``, ``jsonl``, ``csv``: the dataset (one file
+#: per split); ``raw``: every annotation, as ``annotations.<format>`` in each dataset
+#: format chosen (JSONL and CSV when ``raw`` is chosen alone).
+EXPORT_FORMATS = ("parquet", "jsonl", "csv", "raw")
+DATASET_FORMATS = ("parquet", "jsonl", "csv")
 DEFAULT_BOOTSTRAP = 1000
-RAW_FILES = ("annotations.jsonl", "annotations.csv")
+RAW_STEM = "annotations"
 CARD_FILE = "README.md"
+#: label -> id in the scheme's order, with descriptions, keys and the guidelines version.
+LABELS_FILE = "labels.json"
 #: The list of the files an export wrote (name, bytes, sha256), written last. A new
 #: export into the same folder replaces or removes only the files listed there.
 MANIFEST_FILE = "parley-manifest.json"
@@ -43,6 +49,10 @@ class ExportOptions:
     include_context: bool = False
     csv_exact: bool = False
     bootstrap: int = DEFAULT_BOOTSTRAP
+    # Every raw annotation of a sentence inside its dataset row (the ``annotations``
+    # column). Off by default: the raw set is its own file, and embedding it made a
+    # million-sentence export write gigabytes.
+    embed_annotations: bool = False
 
     def validated(self) -> ExportOptions:
         """The same options, checked and normalised (formats in canonical order)."""
@@ -70,7 +80,23 @@ class ExportOptions:
             parts.append("--include-context")
         if self.csv_exact:
             parts.append("--csv-exact")
+        if self.embed_annotations:
+            parts.append("--embed-annotations")
         return " ".join(parts)
+
+    @property
+    def dataset_formats(self) -> tuple[str, ...]:
+        """The chosen dataset formats (``parquet``, ``jsonl``, ``csv``), in canonical order."""
+        return tuple(f for f in DATASET_FORMATS if f in self.formats)
+
+    @property
+    def raw_formats(self) -> tuple[str, ...]:
+        """The formats of the raw annotation files: each dataset format chosen, or JSONL
+        and CSV when ``raw`` is the only format (as before Parquet existed); none without
+        ``raw``."""
+        if "raw" not in self.formats:
+            return ()
+        return self.dataset_formats or ("jsonl", "csv")
 
 
 def parse_formats(spec: str | Iterable[str]) -> tuple[str, ...]:
@@ -86,14 +112,27 @@ def parse_formats(spec: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(f for f in EXPORT_FORMATS if f in chosen)
 
 
-def export_files(options: ExportOptions) -> list[str]:
+def raw_file(fmt: str) -> str:
+    """The raw annotation file of a format: ``annotations.<fmt>``."""
+    return f"{RAW_STEM}.{fmt}"
+
+
+def raw_files(options: ExportOptions) -> list[str]:
+    """The raw annotation files an export with ``options`` writes."""
+    return [raw_file(f) for f in options.raw_formats]
+
+
+def export_files(options: ExportOptions,
+                 rows: dict[str, int] | None = None) -> list[str]:
     """Names of the files an export with ``options`` writes, in the summary's order:
-    dataset files, raw annotations, the card, the manifest (always last)."""
-    names = splits.names(options.ratios)
-    files = [f"{n}.{ext}" for ext in ("jsonl", "csv") if ext in options.formats for n in names]
-    if "raw" in options.formats:
-        files += list(RAW_FILES)
-    return [*files, CARD_FILE, MANIFEST_FILE]
+    dataset files, raw annotations, ``labels.json``, the card, the manifest (always
+    last). With ``rows`` (split -> sentences exported), the dataset files of empty
+    splits are left out: they are not written (an empty file has no schema, and
+    ``datasets`` refuses a split without data); without it, every name the export may
+    write."""
+    names = [n for n in splits.names(options.ratios) if rows is None or rows.get(n)]
+    files = [f"{n}.{ext}" for ext in options.dataset_formats for n in names]
+    return [*files, *raw_files(options), LABELS_FILE, CARD_FILE, MANIFEST_FILE]
 
 
 def options_to_json(options: ExportOptions) -> str:

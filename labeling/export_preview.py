@@ -36,6 +36,8 @@ class Preview:
     rows: list[dict]
     card: str
     summary: dict[str, Any]
+    #: the first records of each split (split name -> records; empty splits: [])
+    by_split: dict[str, list[dict]]
 
 
 class _FirstIds:
@@ -64,12 +66,13 @@ class _Lines(list):
 
 
 def preview(db_path: str | os.PathLike, options: ExportOptions | None = None, *,
-            limit: int = 20, progress: Progress | None = None,
+            limit: int = 10, progress: Progress | None = None,
             now: datetime | None = None) -> Preview:
     """The export with ``options`` as the page shows it (own connection, one snapshot):
-    the first ``limit`` records of the first non-empty splits, in file order, the card
-    and the summary, as the export with the command ``options.command("export")`` and
-    the date ``now`` would write them. Writes nothing."""
+    the first ``limit`` records of each split, in file order (``by_split``; ``rows``:
+    all of them, split after split), the card and the summary, as the export with the
+    command ``options.command("export")`` and the date ``now`` would write them. Writes
+    nothing."""
     options = (options or ExportOptions()).validated()
     progress = progress or export.no_progress
     names = splits.names(options.ratios)
@@ -82,25 +85,28 @@ def preview(db_path: str | os.PathLike, options: ExportOptions | None = None, *,
             progress(0.0, "reading sentences")
             counts = export_db.counts(conn)
             first = _FirstIds(names, limit)
-            stats = sentence_pass(export_db.iter_gold_keys(conn), options, single, [first],
-                                  counts["content"], progress)
+            stats = sentence_pass(export_db.iter_gold_keys(conn), options, cfg.label_names,
+                                  single, [first], counts["content"], progress)
             ids = sorted(i for kept in first.ids.values() for i in kept)
             lines = {n: _Lines() for n in names}
             sentence_pass(export_db.iter_sentences(conn, context=options.include_context,
+                                                   annotations=options.embed_annotations,
                                                    ids=ids),
-                          options, single, [JsonlSink(lines, options, single)], len(ids),
-                          export.no_progress)
+                          options, cfg.label_names, single,
+                          [JsonlSink(lines.__getitem__, options, cfg.label_names, single)],
+                          len(ids), export.no_progress)
             progress(0.9, "computing agreement")
             agreement = export.agreement_report(db, options)
     finally:
         db.close()
-    rows = [json.loads(line) for n in names for line in lines[n]][:limit]
+    by_split = {n: [json.loads(line) for line in lines[n]] for n in names}
     summary = export.summary_of(options, stats, counts)
     card = export.card_of(cfg, options, summary, stats, counts, agreement,
                           export.created_at(now), options.command("export"))
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     progress(1.0, "done")
-    return Preview(rows=rows, card=card, summary=summary)
+    return Preview(rows=[r for n in names for r in by_split[n]], card=card, summary=summary,
+                   by_split=by_split)
 
 
 def preview_frame(rows: Sequence[dict]) -> pd.DataFrame:
@@ -110,7 +116,7 @@ def preview_frame(rows: Sequence[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(list(rows))
     if "annotations" in frame:
         frame["annotations"] = [json.dumps(a, ensure_ascii=False) for a in frame["annotations"]]
-    for col in ("labels",):
+    for col in ("labels", "label_ids"):
         if col in frame:
-            frame[col] = ["|".join(v) for v in frame[col]]
+            frame[col] = ["|".join(map(str, v)) for v in frame[col]]
     return frame

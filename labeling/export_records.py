@@ -25,16 +25,26 @@ Progress = Callable[[float, str], None]
 encode = json.encoder.encode_basestring
 
 
+#: Why a sentence with a gold label is still left out: a label that is not in the
+#: project's scheme (e.g. a label removed from the config after it was used) has no class
+#: id, and a training set whose classes do not match its ``labels.json`` would fail to load.
+UNKNOWN_LABEL = "unknown_label"
+REASONS = (*gold.REASONS, UNKNOWN_LABEL)
+
+
 class Gold(NamedTuple):
-    """A resolved sentence, pre-encoded for both file formats."""
+    """A resolved sentence, pre-encoded for every file format."""
 
     labels: tuple[str, ...] | None
     source: str | None
     reason: str | None
     labels_json: str = "[]"
-    label_part: str = ""     # ',"label":"x"' for single-label projects, else ""
-    label: str | None = None  # the CSV ``label`` cell
+    head: str = ""            # the JSONL fields after "text": label(s) and their ids
+    label: str | None = None  # the CSV/Parquet ``label`` cell (single-label projects)
+    label_id: int | None = None
     pipe: str = ""            # labels joined with "|"
+    ids: tuple[int, ...] = ()
+    ids_pipe: str = ""        # label ids joined with "|"
 
 
 class GoldCache:
@@ -46,8 +56,10 @@ class GoldCache:
 
     _MAX = 200_000
 
-    def __init__(self, policy: str, min_annotators: int, single_label: bool):
+    def __init__(self, policy: str, min_annotators: int, single_label: bool,
+                 label_names: Sequence[str]):
         self.policy, self.min_annotators, self.single_label = policy, min_annotators, single_label
+        self.label_ids = {name: i for i, name in enumerate(label_names)}
         self._cache: dict[tuple[str | None, str | None], Gold] = {}
 
     def __call__(self, adjudicated: str | None, labels: str | None) -> Gold:
@@ -67,26 +79,22 @@ class GoldCache:
         res = gold.resolve(annotations, adj, self.policy, self.min_annotators)
         if res.labels is None:
             return Gold(None, None, res.reason)
-        label = None
-        part = ""
+        if any(lab not in self.label_ids for lab in res.labels) or (
+                self.single_label and len(res.labels) != 1):
+            # Not a class of this scheme (or several labels, adjudicated under an
+            # earlier multi-label config, in a single-label project): no class id.
+            return Gold(None, None, UNKNOWN_LABEL)
+        ids = tuple(self.label_ids[lab] for lab in res.labels)
+        labels_json = json.dumps(list(res.labels), ensure_ascii=False, separators=(",", ":"))
         if self.single_label:
-            # One label per sentence; an adjudicated set from a former multi-label
-            # setup would keep its "|"-joined form rather than lose labels.
-            label = res.labels[0] if len(res.labels) == 1 else "|".join(res.labels)
-            part = ',"label":' + encode(label)
-        return Gold(res.labels, res.source, None,
-                    json.dumps(list(res.labels), ensure_ascii=False, separators=(",", ":")),
-                    part, label, "|".join(res.labels))
-
-
-def dataset_columns(single_label: bool, include_context: bool) -> list[str]:
-    """Field names of a dataset record, in file order."""
-    cols = ["id", "text"] + (["label"] if single_label else [])
-    cols += ["labels", "gold_source", "split", "article_id", "article_title",
-             "sentence_index", "n_annotators", "annotations"]
-    if include_context:
-        cols += ["context_before", "context_after"]
-    return cols
+            label, label_id = res.labels[0], ids[0]
+            head = (',"label":' + encode(label) + ',"label_id":' + str(label_id)
+                    + ',"labels":' + labels_json)
+        else:
+            label = label_id = None
+            head = ',"labels":' + labels_json + ',"label_ids":' + json.dumps(list(ids))
+        return Gold(res.labels, res.source, None, labels_json, head, label, label_id,
+                    "|".join(res.labels), ids, "|".join(map(str, ids)))
 
 
 class Sink(Protocol):
@@ -105,19 +113,21 @@ class Stats:
     sources, and sentences per (split, label) for the card's balance table."""
 
     rows: dict[str, int]
-    excluded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(gold.REASONS, 0))
+    excluded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
     by_source: dict[str, int] = field(default_factory=lambda: dict.fromkeys(gold.SOURCES, 0))
     labels: Counter = field(default_factory=Counter)  # (split, label) -> sentences
 
 
-def sentence_pass(rows: Iterable[Sequence], options: ExportOptions, single_label: bool,
-                  sinks: Sequence[Sink], total: int, progress: Progress) -> Stats:
+def sentence_pass(rows: Iterable[Sequence], options: ExportOptions,
+                  label_names: Sequence[str], single_label: bool, sinks: Sequence[Sink],
+                  total: int, progress: Progress) -> Stats:
     """Resolve gold for every sentence row (see ``db.export.iter_sentences``; only the
     external id, index, adjudicated labels and labels are read here), count, and give
     every exported sentence to each sink. The sinks are closed at the end."""
     names = splits.names(options.ratios)
     stats = Stats(rows=dict.fromkeys(names, 0))
-    resolve = GoldCache(options.gold_policy, options.min_annotators, single_label)
+    resolve = GoldCache(options.gold_policy, options.min_annotators, single_label,
+                        label_names)
     assign = splits.Assigner(options.ratios, options.seed)
     excluded, by_source, counted, labels = stats.excluded, stats.by_source, stats.rows, stats.labels
     done = 0

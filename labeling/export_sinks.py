@@ -1,24 +1,28 @@
-"""The export's file writers: dataset records as JSONL and CSV, raw annotations.
+"""The export's file writers: dataset records as Parquet, JSONL and CSV; raw annotations.
 
 A dataset sink receives every exported sentence from
-``labeling.export_records.sentence_pass`` and writes one line per sentence into the file
-of its split. Lines are built by hand from pre-encoded pieces (``export_records.Gold``),
-which is what keeps a million-sentence export fast; the bytes are documented in the
-dataset card (``labeling.export_card``). The raw annotation files are rendered by SQLite
-(``db.export.iter_raw_jsonl`` / ``iter_raw_csv``) and only copied here.
+``labeling.export_records.sentence_pass`` and writes it into the file of its split
+(created at the split's first sentence: an empty split has no file). JSONL and CSV
+lines are built by hand from pre-encoded pieces (``export_records.Gold``), which is what
+keeps a million-sentence export fast; Parquet rows are buffered into row groups with the
+declared schema of ``labeling.export_schema``. The raw JSONL and CSV files are rendered
+by SQLite (``db.export.iter_raw_jsonl`` / ``iter_raw_csv``) and only copied here; the raw
+Parquet file is built column-wise in Arrow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 import db.export as export_db
-from labeling import splits
+from labeling import export_schema, splits
 from labeling.config import ProjectConfig
-from labeling.export_options import RAW_FILES, ExportOptions
-from labeling.export_records import Gold, dataset_columns, encode
+from labeling.export_options import ExportOptions, raw_file
+from labeling.export_records import Gold, encode
+from labeling.export_schema import dataset_columns
 
 _FORMULA = frozenset(export_db.FORMULA_PREFIXES)
 BUFFER = 1 << 20
@@ -47,19 +51,20 @@ def _same(value: str | None) -> str | None:
     return value
 
 
-def open_split_files(folder: Path, names: Sequence[str], ext: str) -> dict[str, TextIO]:
-    """``<folder>/<name>.<ext>`` for each split name, opened for writing (UTF-8, line
-    ends as written)."""
-    # closed by the sink's close(): the files stay open for the whole sentence pass
-    return {n: open(folder / f"{n}.{ext}", "w", encoding="utf-8", newline="",  # noqa: SIM115
-                    buffering=BUFFER) for n in names}
-
-
 class _SplitSink:
-    """Lines of one format, one output per split (``handles``: split name -> text file)."""
+    """Lines of one format, one output per split, opened at the split's first row (an
+    empty split leaves no file: ``datasets`` refuses a split without data, and an empty
+    JSONL file has no schema). ``opener(split)`` gives the split's text output."""
 
-    def __init__(self, handles: Mapping[str, TextIO]):
-        self.handles = dict(handles)
+    ext = ""
+
+    def __init__(self, opener: Callable[[str], TextIO]):
+        self.opener = opener
+        self.handles: dict[str, TextIO] = {}
+
+    def _open(self, split: str) -> TextIO:
+        h = self.handles[split] = self.opener(split)
+        return h
 
     def close(self) -> None:
         """Close every output."""
@@ -67,37 +72,50 @@ class _SplitSink:
             h.close()
 
 
+def file_opener(folder: Path, ext: str) -> Callable[[str], TextIO]:
+    """``split -> <folder>/<split>.<ext>`` opened for writing (UTF-8, line ends as
+    written, a large buffer)."""
+    def opener(split: str) -> TextIO:
+        # closed by the sink's close(): the file stays open for the whole sentence pass
+        return open(folder / f"{split}.{ext}", "w", encoding="utf-8", newline="",  # noqa: SIM115
+                    buffering=BUFFER)
+    return opener
+
+
 class JsonlSink(_SplitSink):
     """``<split>.jsonl``: one JSON object per line, keys in schema order."""
 
     ext = "jsonl"
 
-    def __init__(self, handles: Mapping[str, TextIO], options: ExportOptions,
-                 single_label: bool):
-        super().__init__(handles)
+    def __init__(self, opener: Callable[[str], TextIO], options: ExportOptions,
+                 label_names: Sequence[str], single_label: bool):
+        super().__init__(opener)
         self.context = options.include_context
+        self.embed = options.embed_annotations
         self.split_json = {n: ("null" if n == splits.NO_SPLIT else encode(n))
-                           for n in self.handles}
+                           for n in splits.names(options.ratios)}
 
     def write(self, split: str, pid: str, g: Gold, row: Sequence) -> None:
         """One record; ``row`` as ``db.export.iter_sentences`` yields it."""
-        ctx = ""
+        tail = ""
+        if self.embed:
+            tail = ',"annotations":' + row[8]
         if self.context:
             before, after = row[9], row[10]
-            ctx = (',"context_before":' + ("null" if before is None else encode(before))
-                   + ',"context_after":' + ("null" if after is None else encode(after)))
+            tail += (',"context_before":' + ("null" if before is None else encode(before))
+                     + ',"context_after":' + ("null" if after is None else encode(after)))
         title = row[2]
-        self.handles[split].write(
-            '{"id":' + encode(pid) + ',"text":' + encode(row[4]) + g.label_part
-            + ',"labels":' + g.labels_json + ',"gold_source":"' + g.source
-            + '","split":' + self.split_json[split] + ',"article_id":' + encode(row[1])
-            + ',"article_title":' + ("null" if title is None else encode(title))
-            + ',"sentence_index":' + str(row[3]) + ',"n_annotators":' + str(row[6])
-            + ',"annotations":' + row[8] + ctx + "}\n")
+        h = self.handles.get(split) or self._open(split)
+        h.write('{"id":' + encode(pid) + ',"text":' + encode(row[4]) + g.head
+                + ',"gold_source":"' + g.source + '","split":' + self.split_json[split]
+                + ',"article_id":' + encode(row[1]) + ',"article_title":'
+                + ("null" if title is None else encode(title))
+                + ',"sentence_index":' + str(row[3]) + ',"n_annotators":' + str(row[6])
+                + tail + "}\n")
 
 
 class CsvSink(_SplitSink):
-    """``<split>.csv``: the same columns; labels joined with ``|``; annotations as JSON.
+    """``<split>.csv``: the same columns; lists joined with ``|``; annotations as JSON.
 
     Lines are built by hand (RFC 4180, CRLF): ``csv.writer`` spends most of its time
     doubling the quotes of the annotations JSON one character at a time; ``str.replace``
@@ -106,55 +124,123 @@ class CsvSink(_SplitSink):
 
     ext = "csv"
 
-    def __init__(self, handles: Mapping[str, TextIO], options: ExportOptions,
-                 single_label: bool):
-        super().__init__(handles)
+    def __init__(self, opener: Callable[[str], TextIO], options: ExportOptions,
+                 label_names: Sequence[str], single_label: bool):
+        super().__init__(opener)
         self.context = options.include_context
+        self.embed = options.embed_annotations
         self.single = single_label
         self.cell = _same if options.csv_exact else neutralise
-        header = ",".join(dataset_columns(single_label, options.include_context)) + "\r\n"
-        for h in self.handles.values():
-            h.write(header)
-        self.split_cell = {n: ("" if n == splits.NO_SPLIT else n) for n in self.handles}
+        self.header = ",".join(dataset_columns(single_label, options.include_context,
+                                               options.embed_annotations)) + "\r\n"
+        self.split_cell = {n: ("" if n == splits.NO_SPLIT else n)
+                           for n in splits.names(options.ratios)}
+
+    def _open(self, split: str) -> TextIO:
+        h = super()._open(split)
+        h.write(self.header)
+        return h
 
     def write(self, split: str, pid: str, g: Gold, row: Sequence) -> None:
         """One CSV line; ``row`` as ``db.export.iter_sentences`` yields it."""
         cell = self.cell
         parts = [csv_field(cell(pid)), csv_field(cell(row[4]))]
         if self.single:
-            parts.append(csv_field(g.label))
-        parts += [g.pipe, g.source, self.split_cell[split], csv_field(cell(row[1])),
-                  csv_field(cell(row[2])), str(row[3]), str(row[6]),
-                  '"' + row[8].replace('"', '""') + '"']  # a JSON array: never a formula
+            parts += [g.label, str(g.label_id), g.pipe]  # label names: never quoted
+        else:
+            parts += [g.pipe, g.ids_pipe]
+        parts += [g.source, self.split_cell[split], csv_field(cell(row[1])),
+                  csv_field(cell(row[2])), str(row[3]), str(row[6])]
+        if self.embed:
+            parts.append('"' + row[8].replace('"', '""') + '"')  # JSON: never a formula
         if self.context:
             parts += [csv_field(cell(row[9])), csv_field(cell(row[10]))]
-        self.handles[split].write(",".join(parts) + "\r\n")
+        h = self.handles.get(split) or self._open(split)
+        h.write(",".join(parts) + "\r\n")
 
 
-#: Dataset file writers by format name (``raw`` is written separately: RAW_TASKS).
-SINKS: dict[str, type[JsonlSink] | type[CsvSink]] = {"jsonl": JsonlSink, "csv": CsvSink}
+class ParquetSink:
+    """``<split>.parquet``: the dataset columns with a declared schema
+    (``labeling.export_schema.arrow_schema``), written in row groups of ``ROW_GROUP``
+    sentences so memory stays flat. A split's file is created at its first row group."""
+
+    ext = "parquet"
+    ROW_GROUP = 100_000
+
+    def __init__(self, folder: Path, options: ExportOptions, label_names: Sequence[str],
+                 single_label: bool):
+        self.folder = folder
+        self.single = single_label
+        self.embed = options.embed_annotations
+        self.context = options.include_context
+        self.columns = dataset_columns(single_label, options.include_context,
+                                       options.embed_annotations)
+        self.schema = export_schema.arrow_schema(self.columns, label_names)
+        self.split_value = {n: (None if n == splits.NO_SPLIT else n)
+                            for n in splits.names(options.ratios)}
+        self.buffers: dict[str, list[list]] = {}
+        self.writers: dict = {}
+
+    def write(self, split: str, pid: str, g: Gold, row: Sequence) -> None:
+        """Buffer one sentence; a full buffer becomes a row group."""
+        buf = self.buffers.get(split)
+        if buf is None:
+            buf = self.buffers[split] = [[] for _ in self.columns]
+        # Column order: export_schema.dataset_columns.
+        values = [pid, row[4]]
+        values += [g.label, g.label_id, g.labels] if self.single else [g.labels, g.ids]
+        values += [g.source, self.split_value[split], row[1], row[2], row[3], row[6]]
+        if self.embed:
+            values.append(json.loads(row[8]))
+        if self.context:
+            values += [row[9], row[10]]
+        for column, value in zip(buf, values):
+            column.append(value)
+        if len(buf[0]) >= self.ROW_GROUP:
+            self._flush(split)
+
+    def _flush(self, split: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buf = self.buffers[split]
+        if not buf[0]:
+            return
+        table = pa.Table.from_arrays([pa.array(col, type=f.type)
+                                      for col, f in zip(buf, self.schema)], schema=self.schema)
+        writer = self.writers.get(split)
+        if writer is None:
+            writer = self.writers[split] = pq.ParquetWriter(
+                self.folder / f"{split}.{self.ext}", self.schema, compression="zstd")
+        writer.write_table(table, row_group_size=self.ROW_GROUP)
+        self.buffers[split] = [[] for _ in self.columns]
+
+    def close(self) -> None:
+        """Write what is buffered and close every file."""
+        try:
+            for split in list(self.buffers):
+                self._flush(split)
+        finally:
+            for w in self.writers.values():
+                w.close()
 
 
-def dataset_sinks(folder: Path, options: ExportOptions,
-                  single_label: bool) -> list[JsonlSink | CsvSink]:
+def dataset_sinks(folder: Path, options: ExportOptions, label_names: Sequence[str],
+                  single_label: bool) -> list[ParquetSink | JsonlSink | CsvSink]:
     """A sink per chosen dataset format, writing ``<split>.<format>`` into ``folder``."""
-    names = splits.names(options.ratios)
-    sinks = []
-    try:
-        for f in options.formats:
-            if f in SINKS:
-                handles = open_split_files(folder, names, SINKS[f].ext)
-                sinks.append(SINKS[f](handles, options, single_label))
-    except BaseException:
-        for sink in sinks:
-            sink.close()
-        raise
+    sinks: list[ParquetSink | JsonlSink | CsvSink] = []
+    for f in options.dataset_formats:
+        if f == "parquet":
+            sinks.append(ParquetSink(folder, options, label_names, single_label))
+        else:
+            sink_type = JsonlSink if f == "jsonl" else CsvSink
+            sinks.append(sink_type(file_opener(folder, f), options, label_names, single_label))
     return sinks
 
 
 def write_raw_jsonl(conn, folder: Path, cfg: ProjectConfig, options: ExportOptions) -> None:
     """``annotations.jsonl``: every annotation, any status (JSON rendered by SQLite)."""
-    with open(folder / RAW_FILES[0], "w", encoding="utf-8", newline="",
+    with open(folder / raw_file("jsonl"), "w", encoding="utf-8", newline="",
               buffering=BUFFER) as fh:
         for chunk in export_db.iter_raw_jsonl(conn):
             fh.writelines(chunk)
@@ -162,7 +248,7 @@ def write_raw_jsonl(conn, folder: Path, cfg: ProjectConfig, options: ExportOptio
 
 def write_raw_csv(conn, folder: Path, cfg: ProjectConfig, options: ExportOptions) -> None:
     """``annotations.csv``: every annotation, any status (lines rendered by SQLite)."""
-    with open(folder / RAW_FILES[1], "w", encoding="utf-8", newline="",
+    with open(folder / raw_file("csv"), "w", encoding="utf-8", newline="",
               buffering=BUFFER) as fh:
         fh.write(",".join(export_db.RAW_COLUMNS) + "\r\n")
         for chunk in export_db.iter_raw_csv(conn, label_names=cfg.label_names,
@@ -170,7 +256,52 @@ def write_raw_csv(conn, folder: Path, cfg: ProjectConfig, options: ExportOptions
             fh.writelines(chunk)
 
 
+def write_raw_parquet(conn, folder: Path, cfg: ProjectConfig, options: ExportOptions) -> None:
+    """``annotations.parquet``: every annotation, any status, the same rows and order as
+    ``annotations.jsonl``, one row group per ``ParquetSink.ROW_GROUP * 3`` annotations.
+
+    Rows come from SQLite with ids; public ids, names and label lists are then mapped
+    column-wise in Arrow (a few hundred distinct label lists are parsed once each)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = export_schema.raw_arrow_schema()
+    names = export_db.annotator_names(conn)
+    name_ids = pa.array([i for i, _ in names], pa.int64())
+    name_values = pa.array([n for _, n in names], pa.string())
+    label_lists: dict[str | None, list[str]] = {}
+    with pq.ParquetWriter(folder / raw_file("parquet"), schema, compression="zstd") as writer:
+        for rows in export_db.iter_raw_rows(conn, ParquetSink.ROW_GROUP * 3):
+            (sids, aids, status, labels, flagged, note, duration, created, updated, source,
+             version) = zip(*rows)
+            known = export_db.public_ids(conn, sids[0], sids[-1])
+            sid_array = pa.array(sids, pa.int64())
+            pids = pa.array([p for _, p in known], pa.string()).take(
+                pc.index_in(sid_array, value_set=pa.array([i for i, _ in known], pa.int64())))
+            encoded = pa.array(labels, pa.string()).dictionary_encode()
+            lists = []
+            for text in encoded.dictionary.to_pylist():
+                if text not in label_lists:
+                    label_lists[text] = json.loads(text) if text else []
+                lists.append(label_lists[text])
+            columns = [
+                pids,
+                name_values.take(pc.index_in(pa.array(aids, pa.int64()), value_set=name_ids)),
+                pa.array(status, pa.string()),
+                pa.array(lists, pa.list_(pa.string())).take(encoded.indices),
+                pa.array(flagged, pa.int64()).cast(pa.bool_()),
+                pa.array(note, pa.string()),
+                pa.array(duration, pa.int64()),
+                pa.array(created, pa.string()),
+                pa.array(updated, pa.string()),
+                pa.array(source, pa.string()),
+                pa.array([None if v is None else str(v) for v in version], pa.string()),
+            ]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+
+
 #: The raw files by name of the task that writes them (tasks run in the exporting
 #: process or in a ``labeling.export_worker`` process).
-RAW_TASKS: dict[str, Callable[..., None]] = {"jsonl": write_raw_jsonl, "csv": write_raw_csv}
-RAW_TASK_FILES = {"jsonl": RAW_FILES[0], "csv": RAW_FILES[1]}
+RAW_TASKS: dict[str, Callable[..., None]] = {
+    "parquet": write_raw_parquet, "jsonl": write_raw_jsonl, "csv": write_raw_csv}

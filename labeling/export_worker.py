@@ -7,8 +7,8 @@ The protocol: the exporting process (:class:`Worker`) starts ``python -m
 labeling.export_worker DB FOLDER OPTIONS TASKS`` while it holds SQLite's write lock for a
 moment (``db.export.write_gate``); the worker (:func:`main`) opens its own connection,
 takes its read snapshot, prints ``ready``, and from then on works alone. So every
-process of the export reads the same data. TASKS is a comma-separated list: ``jsonl``
-(``annotations.jsonl``), ``csv`` (``annotations.csv``), ``agreement`` (the report). On
+process of the export reads the same data. TASKS is a comma-separated list: ``parquet``,
+``jsonl``, ``csv`` (``annotations.<task>``), ``agreement`` (the report). On
 success the last line of stdout is ``{"agreement": report or null, "digests": {file name:
 {"bytes", "sha256"}}}`` (the manifest entries of the files it wrote); on failure the exit
 code is 1 and stderr says why. The worker only reads, so it opens the database
@@ -101,9 +101,9 @@ class Worker:
 def main(argv: list[str] | None = None) -> int:
     """Run the worker; ``argv`` = ``[db_path, folder, options_json, tasks]``."""
     db_path, folder, raw_options, tasks = argv if argv is not None else sys.argv[1:]
-    if "agreement" not in tasks.split(",") and argv is None:
+    if not {"agreement", "parquet"} & set(tasks.split(",")) and argv is None:
         # sqlite-utils imports numpy and pandas when it can (~80 MB per process); a worker
-        # that only writes files needs neither, so make them look absent.
+        # that only writes text files needs neither, so make them look absent.
         sys.modules["numpy"] = sys.modules["pandas"] = None  # type: ignore[assignment]
     # Only light imports before "ready": the parent holds the write lock until then.
     import db as store
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         with export_db.snapshot(db) as conn:
             print("ready", flush=True)
             from labeling import export, export_sinks, project
-            from labeling.export_options import options_from_json
+            from labeling.export_options import options_from_json, raw_file
             from labeling.export_publish import file_digest
 
             options = options_from_json(raw_options)
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                     report = export.agreement_report(db, options)
                 else:
                     export_sinks.RAW_TASKS[task](conn, Path(folder), cfg, options)
-                    name = export_sinks.RAW_TASK_FILES[task]
+                    name = raw_file(task)
                     digests[name] = file_digest(Path(folder) / name)
     finally:
         db.close()

@@ -17,18 +17,21 @@ from click.testing import CliRunner
 
 import db as store
 import db.articles as qa
-import db.labels as ql
+import db.annotations as annotations_db
+import db.gold as gold_db
+import db.sentences as sentences_db
 from db import write_transaction
 from labeling import (agreement, annotate, export, export_options, export_preview,
-                      export_sinks, export_worker, export_zip, gold, project)
+                      export_records, export_sinks, export_worker, export_zip, gold, project)
 from labeling.cli import cli
 from tests.cli_helpers import run_db as run
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 LATER = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 SUMMARY_KEYS = {"out", "files", "rows", "excluded", "gold_policy", "seed"}
-RECORD_KEYS = ["id", "text", "label", "labels", "gold_source", "split", "article_id",
-               "article_title", "sentence_index", "n_annotators", "annotations"]
+RECORD_KEYS = ["id", "text", "label", "label_id", "labels", "gold_source", "split",
+               "article_id", "article_title", "sentence_index", "n_annotators"]
+LABEL_NAMES = ["demand", "warning", "concession", "outcome", "none"]
 ANNOTATION_KEYS = {"annotator", "labels", "note", "duration_ms", "created_at"}
 RAW_KEYS = ["sentence_id", "annotator", "status", "labels", "flagged", "note", "duration_ms",
             "created_at", "updated_at", "source", "guidelines_version"]
@@ -81,7 +84,7 @@ def skip(db, who: int, sid: int) -> None:
 
 def adjudicate(db, sid: int, labels: list[str], reviewer: int | None = None) -> None:
     with write_transaction(db) as conn:
-        ql.set_gold(conn, sentence_id=sid, labels=labels, source="adjudicated",
+        gold_db.set_gold(conn, sentence_id=sid, labels=labels, source="adjudicated",
                     reviewer_id=reviewer, rationale="test", event_id=None,
                     now="2024-01-01T00:00:00+00:00")
 
@@ -107,7 +110,7 @@ def policy_db(empty_db):
     skip(db, a, ids[8]), label(db, b, ids[8], "outcome")                  # s8 skip + label
     # A stored 'unanimous' gold row that the annotations contradict must not be trusted.
     with write_transaction(db) as conn:
-        ql.set_gold(conn, sentence_id=ids[1], labels=["demand"], source="unanimous",
+        gold_db.set_gold(conn, sentence_id=ids[1], labels=["demand"], source="unanimous",
                     reviewer_id=None, rationale=None, event_id=None, now="2024-01-01")
     return db
 
@@ -147,7 +150,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def all_records(out: Path, names=("train", "dev", "test")) -> list[dict]:
-    return [r for n in names for r in read_jsonl(out / f"{n}.jsonl")]
+    return [r for n in names if (out / f"{n}.jsonl").exists()
+            for r in read_jsonl(out / f"{n}.jsonl")]
 
 
 def do_export(db, out: Path, **options) -> dict:
@@ -163,7 +167,7 @@ def test_each_gold_policy_on_a_hand_made_table(policy_db, tmp_path, policy, k):
     summary = do_export(policy_db, out, gold_policy=policy, min_annotators=k, ratios=None)
     records = {r["id"]: r for r in read_jsonl(out / "dataset.jsonl")}
     expected = POLICY_CASES[policy, k]
-    want_reasons = dict.fromkeys(gold.REASONS, 0)
+    want_reasons = dict.fromkeys(export_records.REASONS, 0)
     for i, case in enumerate(expected):
         rid = f"art-1:{i}"
         if isinstance(case, str):
@@ -194,7 +198,7 @@ def test_gold_matches_gold_resolve_on_the_database_rows(policy_db, tmp_path):
     batch = gold.resolve_many({sid: (anns, adjudicated.get(sid)) for sid, anns in table.items()},
                               policy="majority", min_annotators=2)
     summary = do_export(policy_db, tmp_path / "o", gold_policy="majority", ratios=None)
-    assert summary["excluded"] == batch.by_reason
+    assert summary["excluded"] == {**batch.by_reason, "unknown_label": 0}
     assert summary["gold_sources"] == batch.by_source
 
 
@@ -243,11 +247,11 @@ def db_sentences(db) -> dict[str, dict]:
 
 def test_round_trip_with_pandas_and_json(corpus_db, tmp_path):
     out = tmp_path / "out"
-    summary = do_export(corpus_db, out)
+    summary = do_export(corpus_db, out, embed_annotations=True)
     stored = db_sentences(corpus_db)
     records = all_records(out)
     frames = [pd.read_json(out / f"{n}.jsonl", lines=True, dtype=False)
-              for n in ("train", "dev", "test") if (out / f"{n}.jsonl").stat().st_size]
+              for n in ("train", "dev", "test") if (out / f"{n}.jsonl").exists()]
     frame = pd.concat(frames, ignore_index=True)
     assert list(frame["id"]) == [r["id"] for r in records]
     assert len(records) == sum(summary["rows"].values()) > 100
@@ -258,6 +262,7 @@ def test_round_trip_with_pandas_and_json(corpus_db, tmp_path):
         assert r["article_id"] == s["external_id"] and r["sentence_index"] == s["idx"]
         assert r["article_title"] == s["title"]
         assert row["label"] == r["label"] == r["labels"][0]
+        assert r["label_id"] == LABEL_NAMES.index(r["label"])
         n = corpus_db.execute("SELECT count(*) FROM annotations WHERE sentence_id = ? AND "
                               "status = 'labeled'", [s["id"]]).fetchone()[0]
         assert r["n_annotators"] == n == len(r["annotations"])
@@ -269,16 +274,18 @@ def test_round_trip_with_pandas_and_json(corpus_db, tmp_path):
                            for n in ("train", "dev", "test")], ignore_index=True)
     assert list(csv_frame["id"]) == [r["id"] for r in records]
     assert list(csv_frame["label"]) == [r["label"] for r in records]
+    assert list(csv_frame["label_id"]) == [str(r["label_id"]) for r in records]
     assert [json.loads(a) for a in csv_frame["annotations"]] == [r["annotations"] for r in records]
 
 
 def test_every_record_has_the_same_schema(corpus_db, tmp_path):
     """Uniform keys and types, null rather than missing (what HF's json loader needs)."""
     out = tmp_path / "out"
-    do_export(corpus_db, out, include_context=True)
+    do_export(corpus_db, out, include_context=True, embed_annotations=True)
     records = all_records(out)
-    keys = RECORD_KEYS + ["context_before", "context_after"]
-    types = {"id": str, "text": str, "label": str, "labels": list, "gold_source": str,
+    keys = RECORD_KEYS + ["annotations", "context_before", "context_after"]
+    types = {"id": str, "text": str, "label": str, "label_id": int, "labels": list,
+             "gold_source": str,
              "split": str, "article_id": str, "article_title": str, "sentence_index": int,
              "n_annotators": int, "annotations": list}
     for r in records:
@@ -334,8 +341,9 @@ def test_multi_label_records_have_labels_but_no_label(empty_db, tmp_path):
 def test_raw_annotations_hold_every_annotation_whatever_the_policy(corpus_db, tmp_path):
     out = tmp_path / "out"
     do_export(corpus_db, out, gold_policy="adjudicated", formats="raw")
+    # raw alone: the annotations as JSONL and CSV (no dataset format to follow)
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "annotations.csv",
-                                                    "annotations.jsonl",
+                                                    "annotations.jsonl", "labels.json",
                                                     "parley-manifest.json"]
     stored = list(corpus_db.query(
         "SELECT ar.external_id || ':' || s.idx AS sid, n.name, an.status, an.labels, "
@@ -452,8 +460,9 @@ def test_splits_none_writes_one_dataset_file_with_null_split(corpus_db, tmp_path
     out = tmp_path / "out"
     summary = do_export(corpus_db, out, ratios=None)
     assert summary["rows"].keys() == {"dataset"}
-    assert summary["files"] == ["dataset.jsonl", "dataset.csv", "annotations.jsonl",
-                                "annotations.csv", "README.md", "parley-manifest.json"]
+    assert summary["files"] == ["dataset.parquet", "dataset.jsonl", "dataset.csv",
+                                "annotations.parquet", "annotations.jsonl", "annotations.csv",
+                                "labels.json", "README.md", "parley-manifest.json"]
     assert {r["split"] for r in read_jsonl(out / "dataset.jsonl")} == {None}
 
 
@@ -466,7 +475,7 @@ def test_same_inputs_give_identical_bytes(corpus_db, tmp_path):
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     export.export(corpus_db, out, export.ExportOptions(include_context=True), now=LATER)
     second = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert first.keys() == second.keys() and len(first) == 10
+    assert first.keys() == second.keys() and len(first) == 15
     for name, a in first.items():
         b = second[name]
         if name == "README.md":
@@ -535,7 +544,7 @@ def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monk
                             options=export.ExportOptions(ratios=None))
     writer["thread"].join(30)
     assert writer["waited"]  # the writer was held back by the gate ...
-    assert ql.get_annotation(corpus_db, sid, p["carol"]) is not None  # ... and then saved
+    assert annotations_db.get_annotation(corpus_db, sid, p["carol"]) is not None  # ... and then saved
     raw = read_jsonl(tmp_path / "o" / "annotations.jsonl")
     frame = pd.read_csv(tmp_path / "o" / "annotations.csv", dtype=str, keep_default_na=False)
     assert len(raw) == len(frame) == summary["annotations"]
@@ -625,9 +634,10 @@ def test_reexport_replaces_only_our_files(corpus_db, tmp_path):
     do_export(corpus_db, out)
     (out / "notes.txt").write_text("mine")
     summary = do_export(corpus_db, out, ratios=None, formats="jsonl")
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "dataset.jsonl", "notes.txt",
-                                                    "parley-manifest.json"]
-    assert summary["files"] == ["dataset.jsonl", "README.md", "parley-manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "dataset.jsonl", "labels.json",
+                                                    "notes.txt", "parley-manifest.json"]
+    assert summary["files"] == ["dataset.jsonl", "labels.json", "README.md",
+                                "parley-manifest.json"]
     assert (out / "notes.txt").read_text() == "mine"
 
 
@@ -658,8 +668,10 @@ def test_export_zip_holds_every_file(corpus_db, db_path):
     data = export_zip.export_zip(db_path, export.ExportOptions(), now=NOW)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == sorted(
-            ["train.jsonl", "dev.jsonl", "test.jsonl", "train.csv", "dev.csv", "test.csv",
-             "annotations.jsonl", "annotations.csv", "README.md", "parley-manifest.json"])
+            ["train.parquet", "dev.parquet", "test.parquet", "train.jsonl", "dev.jsonl",
+             "test.jsonl", "train.csv", "dev.csv", "test.csv", "annotations.parquet",
+             "annotations.jsonl", "annotations.csv", "labels.json", "README.md",
+             "parley-manifest.json"])
         manifest = json.loads(zf.read("parley-manifest.json"))
         assert [e["name"] for e in manifest["files"]] == [
             n for n in zf.namelist() if n != "parley-manifest.json"]
@@ -683,11 +695,11 @@ PREVIEW_OPTIONS = [
 ]
 
 
-def exported_preview(out: Path, options, limit: int = 20) -> list[dict]:
-    """The records the preview should show: the first ``limit`` of the split files, in
+def exported_preview(out: Path, options, limit: int = 10) -> list[dict]:
+    """The records the preview should show: the first ``limit`` of each split file, in
     split order, read from an export that wrote JSONL."""
     names = [n for n in ("train", "dev", "test", "dataset") if (out / f"{n}.jsonl").exists()]
-    return all_records(out, names)[:limit]
+    return [r for n in names for r in all_records(out, [n])[:limit]]
 
 
 @pytest.mark.parametrize("options", PREVIEW_OPTIONS)
@@ -704,8 +716,10 @@ def test_preview_equals_what_the_export_writes(corpus_db, db_path, tmp_path, opt
     with_jsonl = dataclasses.replace(opts, formats=("jsonl",))
     export.export(corpus_db, tmp_path / "jsonl", with_jsonl, now=NOW)
     expected = exported_preview(tmp_path / "jsonl", with_jsonl)
-    assert len(shown.rows) == min(20, sum(summary["rows"].values()))
+    assert len(shown.rows) == sum(min(10, n) for n in summary["rows"].values())
     assert shown.rows == expected
+    assert {n: len(r) for n, r in shown.by_split.items()} == {
+        n: min(10, k) for n, k in summary["rows"].items()}
 
 
 def test_preview_of_a_multi_label_project_and_of_more_rows_than_one_split(empty_db, db_path,
@@ -722,7 +736,7 @@ def test_preview_of_a_multi_label_project_and_of_more_rows_than_one_split(empty_
     shown = export_preview.preview(db_path, opts, limit=30, now=NOW)
     export.export(db, tmp_path / "out", opts, now=NOW, command=opts.command("export"))
     assert shown.rows == exported_preview(tmp_path / "out", opts, limit=30)
-    assert len({r["split"] for r in shown.rows}) > 1  # the rows run on into the next split
+    assert len({r["split"] for r in shown.rows}) > 1  # every split shows its first rows
     assert shown.card == (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
 
 
@@ -732,11 +746,12 @@ def test_preview_writes_no_file(corpus_db, db_path, tmp_path, monkeypatch):
         raise AssertionError("the preview must not write the export")
 
     monkeypatch.setattr(export, "write_files", refuse)
-    monkeypatch.setattr(export_sinks, "open_split_files", refuse)
+    monkeypatch.setattr(export_sinks, "file_opener", refuse)
+    monkeypatch.setattr(export_sinks.ParquetSink, "_flush", refuse)
     for task in export_sinks.RAW_TASKS:
         monkeypatch.setitem(export_sinks.RAW_TASKS, task, refuse)
     shown = export_preview.preview(db_path, export.ExportOptions(), now=NOW)
-    assert len(shown.rows) == 20 and sum(shown.summary["rows"].values()) > 20
+    assert len(shown.rows) == 30 and sum(shown.summary["rows"].values()) > 30
 
 
 def test_preview_reports_progress_up_to_done(corpus_db, db_path):
@@ -765,9 +780,9 @@ def test_cli_json_summary(corpus_db, db_path, tmp_path):
     assert set(summary["files"]) == {p.name for p in out.iterdir()}
     assert summary["rows"] == {n: len(read_jsonl(out / f"{n}.jsonl"))
                                for n in ("train", "dev", "test")}
-    assert set(summary["excluded"]) == set(gold.REASONS)
+    assert set(summary["excluded"]) == set(gold.REASONS) | {"unknown_label"}
     card = (out / "README.md").read_text()
-    assert f"--out {out} --format jsonl,csv,raw --gold majority --splits 0.8,0.1,0.1 " \
+    assert f"--out {out} --format parquet,jsonl,csv,raw --gold majority --splits 0.8,0.1,0.1 " \
            "--seed 3 --min-annotators 1 --include-context" in card
 
 
@@ -776,6 +791,7 @@ def test_cli_plain_output_and_formats(corpus_db, db_path, tmp_path):
     assert res.exit_code == 0, res.output
     assert "sentences exported to" in res.stdout
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["README.md", "dataset.csv",
+                                                                "labels.json",
                                                                 "parley-manifest.json"]
 
 
@@ -833,10 +849,10 @@ def _bulk_project(path, n_sentences: int):
     ids = [annotate.add_annotator(db, n)["id"] for n in ("a1", "a2", "a3")]
     labels = project.load_config(db).label_names
     rows = [(sid, ids[(sid + k) % 3], [labels[sid % 5]], "2024-01-01T00:00:00.000+00:00")
-            for sid in ql.all_sentence_ids(db) for k in (0, 1)]
+            for sid in sentences_db.all_sentence_ids(db) for k in (0, 1)]
     with write_transaction(db) as conn:
-        ql.insert_labeled_bulk(conn, rows)
-        ql.recount_done(conn)
+        annotations_db.insert_labeled_bulk(conn, rows)
+        sentences_db.recount_done(conn)
     return db
 
 
@@ -848,6 +864,9 @@ def test_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
     import tracemalloc
 
     monkeypatch.setattr(export, "agreement_report", lambda db, options: agreement.report({}))
+    # Parquet holds one row group per split in memory: make it small here, so that what
+    # is measured is whether anything else grows with the corpus.
+    monkeypatch.setattr(export_sinks.ParquetSink, "ROW_GROUP", 1_000)
     peaks = {}
     for n in (4_000, 40_000):
         db = _bulk_project(tmp_path / f"p{n}.db", n)

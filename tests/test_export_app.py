@@ -16,8 +16,11 @@ from tests.test_export import FORMULAS, add_article, label, people
 
 PAGE = "labeling/ui/export.py"
 PASSWORD = "reviewers need one"
-ZIP_MEMBERS = ["README.md", "annotations.csv", "annotations.jsonl", "dev.csv", "dev.jsonl",
-               "parley-manifest.json", "test.csv", "test.jsonl", "train.csv", "train.jsonl"]
+# labeled_db's gold sentences all fall into train: dev and test are empty, so they get
+# no files (datasets refuses a split without data)
+ZIP_MEMBERS = ["README.md", "annotations.csv", "annotations.jsonl", "annotations.parquet",
+               "labels.json", "parley-manifest.json", "train.csv", "train.jsonl",
+               "train.parquet"]
 
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
@@ -54,7 +57,8 @@ def test_reviewers_and_admins_get_the_export_page(labeled_db, name):
     assert len(download_buttons(at)) == 1
     assert at.selectbox(key="export_policy").value == "unanimous"
     assert at.text_input(key="export_splits").value == "0.8,0.1,0.1"
-    assert at.multiselect(key="export_formats").value == ["jsonl", "csv", "raw"]
+    assert at.multiselect(key="export_formats").value == ["parquet", "jsonl", "csv", "raw"]
+    assert at.checkbox(key="export_embed_annotations").value is False
     assert at.number_input(key="export_min_annotators").value == 2
     assert not at.error
 
@@ -89,8 +93,11 @@ def test_the_command_shown_follows_the_options(labeled_db):
     at.checkbox(key="export_context").check().run()
     at.number_input(key="export_min_annotators").set_value(1).run()
     shown = [c.value for c in at.code]
-    assert ("python -m labeling export --out export --format jsonl,csv,raw --gold majority "
-            "--splits 0.8,0.1,0.1 --seed 0 --min-annotators 1 --include-context") in shown
+    assert ("python -m labeling export --out export --format parquet,jsonl,csv,raw --gold "
+            "majority --splits 0.8,0.1,0.1 --seed 0 --min-annotators 1 --include-context"
+            ) in shown
+    at.checkbox(key="export_embed_annotations").check().run()
+    assert any(c.value.endswith("--include-context --embed-annotations") for c in at.code)
 
 
 def test_the_zip_the_download_builds(labeled_db, db_path):
@@ -112,12 +119,20 @@ def test_preview_shows_rows_literally_and_the_card(labeled_db):
     at = open_export("rita")
     at.button(key="export_preview_button").click().run()
     assert not at.exception, at.exception
-    frame = at.dataframe[0].value
-    assert len(frame) == 20
+    # one table per split (in tabs), each with its first rows
+    tabs = {t.label.split(" ")[0]: t for t in at.tabs}
+    assert list(tabs) == ["train", "dev", "test"]
+    frames = {name: t.dataframe[0].value for name, t in tabs.items() if t.dataframe}
+    assert list(frames) == ["train"] and len(frames["train"]) == 10
+    assert set(frames["train"]["split"]) == {"train"}
+    assert "dev is empty" in tabs["dev"].caption[0].value
     # the cell holds the stored text, unchanged (st.dataframe shows cells literally)
-    assert any(t.endswith(" $5 and **not bold** [a](b)") for t in frame["text"])
+    assert any(t.endswith(" $5 and **not bold** [a](b)") for f in frames.values()
+               for t in f["text"])
     assert {m.label for m in at.metric} >= {"train", "dev", "test", "left out"}
-    assert any("# Dataset card" in m.value for m in at.markdown)
+    assert any(m.value.startswith("# Dataset card") for m in at.markdown)
+    # the metadata block is shown as YAML, not rendered as markdown
+    assert any(c.language == "yaml" and "class_label" in c.value for c in at.code)
     # changing an option hides the stale preview until Preview is pressed again
     at.selectbox(key="export_policy").select("adjudicated").run()
     assert not at.dataframe

@@ -3,7 +3,7 @@ first records and the dataset card, download everything as a zip."""
 
 import streamlit as st
 
-from labeling import export_options, export_preview, export_zip, gold, project
+from labeling import export_card, export_options, export_preview, export_zip, gold, project
 from labeling.ui import common
 
 person = common.require_role(st.session_state.get("person"))
@@ -28,17 +28,22 @@ seed = right.number_input("Seed", value=0, step=1, key="export_seed",
                           help="Seed of the article-to-split hash and of the bootstrap.")
 formats = st.multiselect("Formats", export_options.EXPORT_FORMATS,
                          default=list(export_options.EXPORT_FORMATS), key="export_formats",
-                         help="jsonl / csv: the dataset; raw: every annotation.")
+                         help="parquet / jsonl / csv: the dataset (one file per split); "
+                              "raw: every annotation, in each dataset format chosen.")
 include_context = st.checkbox("Include context (previous and next sentence)",
                               key="export_context")
 csv_exact = st.checkbox("CSV exact (do not neutralise cells that start like a formula)",
                         key="export_csv_exact")
+embed = st.checkbox("Embed annotations (every raw label inside each dataset row)",
+                    key="export_embed_annotations",
+                    help="The raw annotations are their own file with 'raw'; embedding "
+                         "them makes every dataset file several times larger.")
 
 try:
     options = export_options.ExportOptions(
         formats=tuple(formats), gold_policy=policy, ratios=split_spec, seed=int(seed),
         min_annotators=int(min_annotators), include_context=include_context,
-        csv_exact=csv_exact).validated()
+        csv_exact=csv_exact, embed_annotations=embed).validated()
 except export_options.OptionError as exc:
     st.error(str(exc))
     st.stop()
@@ -61,11 +66,21 @@ if stored is not None and stored[0] == options:
     for col, (name, n) in zip(cols, summary["rows"].items()):
         col.metric(name, n)
     cols[-1].metric("left out", sum(summary["excluded"].values()))
-    # st.dataframe shows cell text literally (article text is never markdown).
-    st.dataframe(export_preview.preview_frame(result.rows), hide_index=True, width="stretch",
-                 key="export_rows")
+    st.caption("Files: " + ", ".join(summary["files"]))
+    # The first rows of each split; st.dataframe shows cell text literally (article text
+    # is never markdown).
+    names = list(result.by_split)
+    for tab, name in zip(st.tabs([f"{n} ({summary['rows'][n]})" for n in names]), names):
+        if result.by_split[name]:
+            tab.dataframe(export_preview.preview_frame(result.by_split[name]), hide_index=True,
+                          width="stretch", key=f"export_rows_{name}")
+        else:
+            tab.caption(f"{name} is empty: it gets no file (see the card).")
+    meta, body = export_card.split_front_matter(result.card)
     with st.expander("Dataset card (README.md)", expanded=True):
-        st.markdown(result.card)  # our own markdown; names in it are escaped
+        st.markdown(body)  # our own markdown; names in it are escaped
+    with st.expander("Metadata block (read by Hugging Face datasets and the Hub)"):
+        st.code(meta, language="yaml")
 elif stored is not None:
     st.caption("The options changed: press Preview again to see the new export.")
 
