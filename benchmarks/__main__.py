@@ -31,6 +31,7 @@ STAGES = {
     "labeling_ui": ("benchmarks.labeling_ui", []),
     "agreement": ("benchmarks.agreement", []),
     "export": ("benchmarks.export", []),
+    "import_annotations": ("benchmarks.import_annotations", []),
 }
 
 TARGETS = {
@@ -41,6 +42,7 @@ TARGETS = {
     "agreement_seconds": ("<=", 2.0),
     "export_seconds": ("<=", 20.0),
     "server_rss_mb": ("<=", 300.0),
+    "import_annotations_rows_per_s": (">=", 100_000),
 }
 
 
@@ -98,7 +100,7 @@ def _wall(v):
 def summarise(stages: dict) -> dict:
     """The headline figures, each with its target and whether it is met."""
     s: dict = {}
-    ing, db, ui, ag, ex = (stages.get(k, {}) for k in STAGES)
+    ing, db, ui, ag, ex, ia = (stages.get(k, {}) for k in STAGES)
     s["import_sentences_per_s"] = _get(ing, "import_sentences_per_s")
     s["segment_sentences_per_s"] = _get(ing, "segment_sentences_per_s")
     s["import_peak_rss_mb"] = _get(ing, "peak_rss_mb")
@@ -115,6 +117,8 @@ def summarise(stages: dict) -> dict:
     s["alphas_equal"] = _get(ag, "alphas_equal_1e-9")
     s["export_seconds"] = _get(ex, "seconds")
     s["export_peak_rss_mb"] = _get(ex, "peak_rss_mb")
+    s["import_annotations_rows_per_s"] = _get(ia, "rows_per_s")
+    s["import_annotations_peak_rss_mb"] = _get(ia, "peak_rss_mb")
     for name, st in stages.items():
         s[f"{name}_stage_peak_rss_mb"] = _get(st, "_stage", "peak_rss_mb")
     met = {}
@@ -141,7 +145,10 @@ def markdown(summary: dict) -> str:
             ("`krippendorff` package, same alpha", "krippendorff_package_seconds", "s"),
             ("export JSONL + CSV + raw", "export_seconds", "s"),
             ("export peak RSS", "export_peak_rss_mb", "MB"),
-            ("import peak RSS", "import_peak_rss_mb", "MB")]
+            ("import peak RSS", "import_peak_rss_mb", "MB"),
+            ("import-annotations (CSV, 3 labels per sentence)",
+             "import_annotations_rows_per_s", "rows/s"),
+            ("import-annotations peak RSS", "import_annotations_peak_rss_mb", "MB")]
     lines = ["| what | measured | target | met |", "|---|---|---|---|"]
     for label, key, unit in rows:
         v = summary.get(key)

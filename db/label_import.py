@@ -156,3 +156,158 @@ def apply_gold(conn: sqlite3.Connection, *, set_unanimous: Sequence[tuple[int, S
          for sid, labels in set_unanimous])
     conn.executemany("DELETE FROM gold WHERE sentence_id = ? AND source = 'unanimous'",
                      [(sid,) for sid in withdraw_unanimous])
+
+
+# ----------------------------------------------------------------------------- staged write
+#
+# ``import-annotations`` writes a file chunk by chunk inside one transaction: each chunk
+# is copied into ``temp.import_rows``, resolved there with one join (public id ->
+# sentence), then moved into events and annotations with INSERT ... SELECT. Set-based
+# statements cost about half of ``executemany`` of the per-row statements (measured on
+# 600k rows: 6.7 s against 11.8 s), and the staging table keeps rows out of Python
+# objects. The columns and the conflict rule are those of ``db.annotations``
+# (INSERT_EVENT_SQL, UPSERT_ANNOTATION_SQL with flagged NULL: a flag is kept);
+# tests/test_import_annotations.py checks both paths store the same rows.
+
+_STAGE_COLUMNS = ("seq", "line", "external_id", "idx", "sentence_id", "annotator_id",
+                  "labels", "note", "duration_ms", "created_at")
+
+
+def begin_staged(conn: sqlite3.Connection) -> int:
+    """Create the staging tables of one import; returns the first event id it will use
+    (call inside ``BEGIN IMMEDIATE``)."""
+    for name in ("import_rows", "import_sentences", "import_pairs"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    conn.execute("CREATE TEMP TABLE import_rows (seq INTEGER PRIMARY KEY, line INTEGER, "
+                 "external_id TEXT, idx INTEGER, sentence_id INTEGER, kind TEXT, "
+                 "annotator_id INTEGER, labels TEXT, note TEXT, duration_ms INTEGER, "
+                 "created_at TEXT)")
+    # n_before: n_done when the import first touched the sentence (n_done is recounted
+    # only at the end, so this is the value before the import)
+    conn.execute("CREATE TEMP TABLE import_sentences (id INTEGER PRIMARY KEY, "
+                 "n_before INTEGER)")
+    conn.execute("CREATE TEMP TABLE import_pairs (sentence_id INTEGER, annotator_id INTEGER, "
+                 "PRIMARY KEY (sentence_id, annotator_id)) WITHOUT ROWID")
+    return annotations.next_event_id(conn)
+
+
+def stage_chunk(conn: sqlite3.Connection, rows: Iterable[tuple]
+                ) -> list[tuple[int, str, int, str | None]]:
+    """Replace the staged chunk with ``rows`` (tuples in ``_STAGE_COLUMNS`` order:
+    ``seq`` numbers rows across the whole file, ``sentence_id`` is set for rows matched by
+    text, else NULL and ``external_id``/``idx`` name the sentence) and resolve public ids
+    with one join. Returns ``(line, external_id, idx, kind or None)`` of each row whose
+    sentence is unknown (kind None) or not a content sentence, in file order."""
+    conn.execute("DELETE FROM temp.import_rows")
+    conn.executemany("INSERT INTO temp.import_rows (seq, line, external_id, idx, sentence_id, "
+                     "annotator_id, labels, note, duration_ms, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute(
+        "UPDATE temp.import_rows SET (sentence_id, kind) = (SELECT s.id, s.kind "
+        "FROM articles a JOIN sentences s ON s.article_id = a.id AND s.idx = import_rows.idx "
+        "WHERE a.external_id = import_rows.external_id) WHERE external_id IS NOT NULL")
+    return conn.execute(
+        "SELECT line, external_id, idx, kind FROM temp.import_rows "
+        "WHERE external_id IS NOT NULL AND (sentence_id IS NULL OR kind != 'content') "
+        "ORDER BY seq").fetchall()
+
+
+def write_staged(conn: sqlite3.Connection, *, first_event_id: int, source: str,
+                 guidelines_version: str | None) -> None:
+    """Write the staged chunk (all resolved): one ``label`` event per row, event id
+    ``first_event_id + seq``; the current annotation of each pair (a later row wins);
+    the touched sentences and pairs remembered for :func:`finish_staged`."""
+    conn.execute(
+        "INSERT OR IGNORE INTO temp.import_sentences (id, n_before) "
+        "SELECT s.id, s.n_done FROM sentences s "
+        "WHERE s.id IN (SELECT sentence_id FROM temp.import_rows)")
+    conn.execute("INSERT OR IGNORE INTO temp.import_pairs (sentence_id, annotator_id) "
+                 "SELECT sentence_id, annotator_id FROM temp.import_rows")
+    conn.execute(
+        "INSERT INTO events (id, action, sentence_id, annotator_id, labels, note, "
+        "duration_ms, guidelines_version, source, created_at) "
+        "SELECT ?1 + seq, 'label', sentence_id, annotator_id, labels, note, duration_ms, "
+        "?2, ?3, created_at FROM temp.import_rows ORDER BY seq",
+        (first_event_id, guidelines_version, source))
+    # (sentence, annotator) order keeps the B-tree inserts sequential; seq last, so of two
+    # rows of one pair the later one is written last and wins.
+    conn.execute(
+        "INSERT INTO annotations (sentence_id, annotator_id, status, labels, flagged, note, "
+        "duration_ms, guidelines_version, source, event_id, created_at, updated_at) "
+        "SELECT sentence_id, annotator_id, 'labeled', labels, 0, note, duration_ms, ?2, ?3, "
+        "?1 + seq, created_at, created_at FROM temp.import_rows WHERE true "
+        "ORDER BY sentence_id, annotator_id, seq "
+        "ON CONFLICT (sentence_id, annotator_id) DO UPDATE SET status = excluded.status, "
+        "labels = excluded.labels, note = excluded.note, duration_ms = excluded.duration_ms, "
+        "guidelines_version = excluded.guidelines_version, source = excluded.source, "
+        "event_id = excluded.event_id, updated_at = excluded.updated_at",
+        (first_event_id, guidelines_version, source))
+
+
+def finish_staged(conn: sqlite3.Connection) -> dict[str, int]:
+    """After the last chunk: recount ``n_done`` of the touched sentences, release the
+    importing annotators' leases on them; returns ``{"sentences", "over_target"}`` (see
+    :func:`insert_labels` for ``over_target``). The staging tables stay for the gold
+    refresh (:func:`labels_of_touched`, :func:`apply_unanimous`) and go with
+    :func:`end_staged`."""
+    conn.execute(
+        "UPDATE sentences SET n_done = (SELECT count(*) FROM annotations a "
+        "WHERE a.sentence_id = sentences.id AND a.status = 'labeled') "
+        "WHERE id IN (SELECT id FROM temp.import_sentences)")
+    conn.execute("DELETE FROM assignments WHERE EXISTS (SELECT 1 FROM temp.import_pairs p "
+                 "WHERE p.sentence_id = assignments.sentence_id "
+                 "AND p.annotator_id = assignments.annotator_id)")
+    n, over = conn.execute(
+        "SELECT count(*), coalesce(sum(max(0, s.n_done - max(s.target, t.n_before))), 0) "
+        "FROM temp.import_sentences t JOIN sentences s ON s.id = t.id").fetchone()
+    return {"sentences": n, "over_target": over}
+
+
+def labels_of_touched(conn: sqlite3.Connection) -> list[str | None]:
+    """The distinct ``labels`` values of the labeled annotations of the touched
+    sentences (a handful: the gold rule is applied to each once)."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT a.labels FROM temp.import_sentences t "
+        "JOIN annotations a ON a.sentence_id = t.id WHERE a.status = 'labeled'")]
+
+
+def apply_unanimous(conn: sqlite3.Connection, keys: dict[str | None, str | None], *,
+                    now: str) -> None:
+    """Unanimous gold for the touched sentences, in SQL. ``keys`` maps each stored
+    ``labels`` value to its label set as stored in gold (a JSON list, sorted), or None
+    for "no label". A sentence whose labeled annotations carry >= max(target, 2) label
+    sets, all equal, gets (or keeps, re-stamped) unanimous gold; a unanimous gold whose
+    sentence no longer agrees is deleted; adjudicated gold is never touched."""
+    conn.execute("DROP TABLE IF EXISTS temp.import_label_keys")
+    conn.execute("CREATE TEMP TABLE import_label_keys (labels TEXT PRIMARY KEY, key TEXT)")
+    conn.executemany("INSERT INTO temp.import_label_keys VALUES (?, ?)",
+                     [(k, v) for k, v in keys.items() if k is not None])
+    conn.execute("DROP TABLE IF EXISTS temp.import_verdicts")
+    conn.execute(
+        "CREATE TEMP TABLE import_verdicts AS "
+        "SELECT t.id AS id, (count(k.key) >= max(s.target, 2) AND count(DISTINCT k.key) = 1) "
+        "AS agreed, min(k.key) AS key, g.source AS source "
+        "FROM temp.import_sentences t JOIN sentences s ON s.id = t.id "
+        "LEFT JOIN gold g ON g.sentence_id = t.id "
+        "LEFT JOIN annotations a ON a.sentence_id = t.id AND a.status = 'labeled' "
+        "LEFT JOIN temp.import_label_keys k ON k.labels = a.labels "
+        "GROUP BY t.id")
+    conn.execute(
+        "INSERT INTO gold (sentence_id, labels, source, reviewer_id, rationale, event_id, "
+        "updated_at) SELECT id, key, 'unanimous', NULL, NULL, NULL, ? "
+        "FROM temp.import_verdicts WHERE agreed AND source IS NOT 'adjudicated' "
+        "ORDER BY id "
+        "ON CONFLICT (sentence_id) DO UPDATE SET labels = excluded.labels, "
+        "source = excluded.source, reviewer_id = NULL, rationale = NULL, event_id = NULL, "
+        "updated_at = excluded.updated_at", (now,))
+    conn.execute("DELETE FROM gold WHERE source = 'unanimous' AND sentence_id IN "
+                 "(SELECT id FROM temp.import_verdicts WHERE NOT agreed "
+                 "AND source = 'unanimous')")
+    conn.execute("DROP TABLE temp.import_verdicts")
+    conn.execute("DROP TABLE temp.import_label_keys")
+
+
+def end_staged(conn: sqlite3.Connection) -> None:
+    """Drop the staging tables (also when the import failed)."""
+    for name in ("import_rows", "import_sentences", "import_pairs"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")

@@ -40,6 +40,7 @@ already has as many annotators as its target; the report counts them (``over_tar
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,13 @@ from typing import Any
 import sqlite_utils
 
 import db.label_import as label_import_db
-import db.labels as labels_db
+import db.annotators as annotators_db
 from db import write_transaction
 from db.annotators import name_key
-from labeling import annotate, gold, project
+from db.annotations import labels_json
+from labeling import annotate, gold, project, records
 from labeling.annotation_rows import (ANNOTATION_FORMATS, MAX_ERRORS, AnnotationImportError,
-                                      Errors, Row, read_rows)
+                                      Errors, Unusual, iter_chunks, read_rows)
 from labeling.config import ProjectConfig
 
 __all__ = ["ANNOTATION_FORMATS", "MAX_ERRORS", "AnnotationImportError",
@@ -78,89 +80,140 @@ class AnnotationImportReport:
 
 
 
+# Rows per chunk: each chunk is parsed, staged, resolved and written before the next is
+# read, so memory stays flat in the file's size (tests lower it to cross chunk borders).
+CHUNK_ROWS = 100_000
+
+
 def import_annotations(db: sqlite_utils.Database, path: str | Path, *,
                        cfg: ProjectConfig | None = None) -> AnnotationImportReport:
-    """Validate ``path`` completely, then write all its labels in one transaction.
+    """Validate ``path`` completely and write all its labels in one transaction.
 
     Raises :class:`AnnotationImportError` (nothing written) when any row is bad.
     """
     path = Path(path)
     cfg = cfg or project.load_config(db)
-    rows, errors = read_rows(path, cfg)
-    n_rows = len(rows) + errors.count - errors.file_level
-    if errors.file_level:  # nothing to look up: say so before taking the write lock
-        raise AnnotationImportError(errors.listed(), rows=n_rows)
+    try:
+        return _import(db, path, cfg, fast=True)
+    except Unusual:  # rolled back: read it again the reference way
+        return _import(db, path, cfg, fast=False)
+
+
+def _import(db: sqlite_utils.Database, path: Path, cfg: ProjectConfig, *,
+            fast: bool) -> AnnotationImportReport:
+    """One pass: chunks are checked and, while no problem has been found, written inside
+    the transaction; any problem (here or in a later chunk) rolls all of it back."""
+    errors = Errors(records.display(path.name))  # problems of the rows themselves
+    late = Errors(errors.name)  # unknown sentences: listed after those, as they were
+    chunks = iter_chunks(path, cfg, errors, CHUNK_ROWS, fast=fast)
+    first = next(chunks, None)
+    if first is None and errors.file_level:  # nothing to look up: before the write lock
+        raise AnnotationImportError(errors.listed(), rows=errors.count - errors.file_level)
     stamp = annotate.now_iso()
+    source = f"import:{path.name}"
+    encoded: dict[tuple[str, ...], str] = {}  # a file repeats a few label lists
+    ids: dict[str, int] = {}  # annotator name as written -> id
+    created: dict[str, int] = {}  # name key -> id: "Bob" and "BOB" are one new person
+    n_valid = seq = 0
     with write_transaction(db) as conn:
-        by_id = label_import_db.find_by_public_id(conn, (r.sentence for r in rows if r.sentence))
-        by_text = label_import_db.find_content_by_text(
-            conn, (r.text for r in rows if r.text is not None))
-        resolved: list[tuple[Row, int]] = []
-        for r in rows:
-            sid = _resolve(r, by_id, by_text, errors)
-            if sid is not None:
-                resolved.append((r, sid))
-        if errors.count:
-            raise AnnotationImportError(errors.listed(), rows=n_rows)
-        ids = label_import_db.annotator_ids(conn, {r.annotator for r, _ in resolved})
-        created: dict[str, int] = {}  # name key -> id: "Bob" and "BOB" are one new person
-        for name in dict.fromkeys(r.annotator for r, _ in resolved):
-            if name not in ids:
-                key = name_key(name)
-                if key not in created:
-                    created[key] = labels_db.insert_annotator(conn, name, "annotator", None, stamp)
-                ids[name] = created[key]
-        result = label_import_db.insert_labels(
-            conn,
-            [label_import_db.ImportRow(sid, ids[r.annotator], list(r.labels), r.note,
-                                       r.duration_ms, r.created_at or stamp)
-             for r, sid in resolved],
-            source=f"import:{path.name}", guidelines_version=cfg.guidelines_version)
-        _refresh_unanimous(conn, {sid for _, sid in resolved}, stamp)
-    return AnnotationImportReport(rows=n_rows, imported=result["imported"],
+        try:
+            first_event = label_import_db.begin_staged(conn)
+            for chunk in _all(first, chunks):
+                n_valid += len(chunk)
+                _annotators(conn, chunk, ids, created, stamp)
+                texts = label_import_db.find_content_by_text(
+                    conn, {r[3] for r in chunk if r[3] is not None}) \
+                    if any(r[1] is None for r in chunk) else {}
+                problems: list[tuple[int, str]] = []
+                staged = []
+                for line, ext, idx, text, name, labels, note, when, dur in chunk:
+                    sid = None
+                    if ext is None:
+                        sid = _by_text(texts.get(text or "", []), line, problems)
+                        if sid is None:
+                            continue
+                    lab = encoded.get(labels)
+                    if lab is None:
+                        lab = encoded[labels] = labels_json(labels)
+                    staged.append((seq, line, ext, idx, sid, ids[name], lab, note, dur,
+                                   when or stamp))
+                    seq += 1
+                for line, ext, idx, kind in label_import_db.stage_chunk(conn, staged):
+                    public = f"{ext}:{idx}"
+                    problems.append((line, f"unknown sentence {public!r}" if kind is None
+                                     else f"sentence {public!r} is not a content sentence "
+                                     "(bylines, credits and the like are not labeled)"))
+                for line, message in sorted(problems):
+                    late.add(line, message)
+                if not (errors.count or late.count):
+                    label_import_db.write_staged(
+                        conn, first_event_id=first_event, source=source,
+                        guidelines_version=cfg.guidelines_version)
+            n_rows = n_valid + errors.count - errors.file_level
+            if errors.count or late.count:
+                raise AnnotationImportError(_merged(errors, late), rows=n_rows)
+            result = label_import_db.finish_staged(conn)
+            _refresh_unanimous(conn, stamp)
+        finally:
+            label_import_db.end_staged(conn)
+    return AnnotationImportReport(rows=n_rows, imported=n_valid,
                                   annotators_created=len(created),
                                   over_target=result["over_target"])
 
 
-def _resolve(r: Row, by_id: dict, by_text: dict, errors: Errors) -> int | None:
-    """The sentence id a row refers to, or None after recording why not."""
-    if r.sentence is not None:
-        hit = by_id.get(r.sentence)
-        public = f"{r.sentence[0]}:{r.sentence[1]}"
-        if hit is None:
-            errors.add(r.line, f"unknown sentence {public!r}")
-            return None
-        sid, kind = hit
-        if kind != "content":
-            errors.add(r.line, f"sentence {public!r} is not a content sentence "
-                       "(bylines, credits and the like are not labeled)")
-            return None
-        return sid
-    matches = by_text.get(r.text or "", [])
+def _all(first, chunks):
+    if first is not None:
+        yield first
+        yield from chunks
+
+
+def _merged(errors: Errors, late: Errors) -> list[str]:
+    """Both lists as one, first ``MAX_ERRORS`` kept (the rows' own problems first)."""
+    both = Errors(errors.name)
+    both.items = (errors.items + late.items)[:MAX_ERRORS]
+    both.count = errors.count + late.count
+    return both.listed()
+
+
+def _annotators(conn, chunk: list, ids: dict[str, int], created: dict[str, int],
+                stamp: str) -> None:
+    """Ids of the chunk's new names, creating unknown people in order of first use."""
+    new = [n for n in dict.fromkeys(r[4] for r in chunk) if n not in ids]
+    if not new:
+        return
+    ids.update(label_import_db.annotator_ids(conn, new))
+    for name in new:
+        if name not in ids:
+            key = name_key(name)
+            if key not in created:
+                created[key] = annotators_db.get_or_insert(conn, name, "annotator", None, stamp)
+            ids[name] = created[key]
+
+
+def _by_text(matches: list[tuple[int, str]], line: int,
+             problems: list[tuple[int, str]]) -> int | None:
+    """The one content sentence with a row's text, or None after recording why not."""
     if not matches:
-        errors.add(r.line, "no content sentence has exactly this text; use sentence_id")
+        problems.append((line, "no content sentence has exactly this text; use sentence_id"))
         return None
     if len(matches) > 1:
         shown = (", ".join(public for _sid, public in matches[:5])
                  + (" …" if len(matches) > 5 else ""))
-        errors.add(r.line, f"text matches {len(matches)} sentences ({shown}); "
-                   "use sentence_id to say which")
+        problems.append((line, f"text matches {len(matches)} sentences ({shown}); "
+                         "use sentence_id to say which"))
         return None
     return matches[0][0]
 
 
-def _refresh_unanimous(conn, sentence_ids: set[int], stamp: str) -> None:
-    """The app's unanimous-gold rule (``annotate._refresh_unanimous``) for many sentences:
-    every one of >= max(target, 2) annotators agrees -> unanimous gold; a unanimity that
-    broke is withdrawn; adjudicated gold is never touched."""
-    to_set, to_withdraw = [], []
-    for sid, target, source, sets in label_import_db.gold_inputs(conn, sentence_ids):
-        if source == "adjudicated":
-            continue
-        agreed = gold.unanimous_gold(sets, max(target, 1))
-        if agreed is not None:
-            to_set.append((sid, agreed))
-        elif source == "unanimous":
-            to_withdraw.append(sid)
-    label_import_db.apply_gold(conn, set_unanimous=to_set, withdraw_unanimous=to_withdraw,
-                               now=stamp)
+def _refresh_unanimous(conn, stamp: str) -> None:
+    """The app's unanimous-gold rule (``annotate._refresh_unanimous``) for every sentence
+    the import touched: every one of >= max(target, 2) annotators agrees -> unanimous
+    gold; a unanimity that broke is withdrawn; adjudicated gold is never touched. The
+    rule's label-set comparison (``gold._normalise``) is applied to each distinct stored
+    label list once; the counting is SQL."""
+    keys: dict[str | None, str | None] = {}
+    for stored in label_import_db.labels_of_touched(conn):
+        norm = gold._normalise(json.loads(stored) if stored else [])
+        keys[stored] = (None if norm is None
+                        else json.dumps(sorted(norm), ensure_ascii=False))
+    label_import_db.apply_unanimous(conn, keys, now=stamp)

@@ -9,7 +9,8 @@ import json
 import pytest
 
 import db.articles as qa
-import db.labels as ql
+import db.sentences as sentences_db
+from tests.db_helpers import done_counts
 from labeling import annotate, project, routing
 from tests.conftest import dump
 from tests.cli_helpers import run_db as run
@@ -43,10 +44,10 @@ def annotations(db) -> list[tuple]:
 
 
 def assert_counts_exact(db) -> None:
-    for sid, _target, n_done, labeled in ql.done_counts(db):
+    for sid, _target, n_done, labeled in done_counts(db):
         assert n_done == labeled, sid
-    counted = ql.count_progress(db)
-    assert ql.project_progress(db) == {k: counted[k] for k in ("content_sentences", "complete")}
+    counted = sentences_db.count_progress(db)
+    assert sentences_db.project_progress(db) == {k: counted[k] for k in ("content_sentences", "complete")}
     per = dict(db.execute("SELECT id, n_labeled FROM annotators").fetchall())
     assert per == counted["labeled"]
 
@@ -311,3 +312,171 @@ def test_large_import_is_one_batch(seeded, db_path, tmp_path):
     assert out["imported"] == len(ids) * 6 and out["annotators_created"] == 6
     assert out["over_target"] == len(ids) * 4
     assert_counts_exact(db)
+
+
+# ----------------------------------------------------------------------------- chunks, readers
+
+
+def test_error_on_first_row_of_second_chunk_names_its_line_and_changes_nothing(
+        seeded, db_path, tmp_path, monkeypatch):
+    """Chunks are written inside the one transaction as they pass: a bad row in a later
+    chunk must still name its own line and roll the earlier chunks back."""
+    from labeling import annotations_io
+
+    db, ids, _ = seeded
+    monkeypatch.setattr(annotations_io, "CHUNK_ROWS", 2)
+    path = write(tmp_path, "c.csv", "sentence_id,annotator,label\n"
+                 f"{ids[0]},ann,demand\n{ids[1]},ann,demand\n"
+                 f"{SEED_ID}:999,ann,none\n{ids[2]},ann,threat\n")
+    before = dump(db_path)
+    result = run(db_path, "import-annotations", path, "--json")
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    # the rows' own problems first, then unknown sentences (as one pass listed them)
+    assert out["errors"] == [
+        "c.csv:5: unknown label 'threat'; the project's labels are "
+        + ", ".join(project.load_config(db).label_names),
+        f"c.csv:4: unknown sentence '{SEED_ID}:999'"]
+    assert out["rows"] == 4 and out["imported"] == 0
+    assert dump(db_path) == before
+
+
+def test_chunked_import_equals_one_chunk(seeded, db_path, tmp_path, monkeypatch):
+    """Event ids, the later-row-wins rule, n_done and gold do not depend on chunking."""
+    from labeling import annotations_io
+
+    db, ids, _ = seeded
+    lines = ["sentence_id,annotator,label,created_at"]
+    for i, public in enumerate(ids[:6]):
+        for k, who in enumerate(("a", "b", "a")):  # a's second row wins
+            lines.append(f"{public},{who},{'demand' if (i + k) % 3 else 'none'},"
+                         f"2024-01-0{1 + k}T00:00:00Z")
+    path = write(tmp_path, "same.csv", "\n".join(lines) + "\n")
+    monkeypatch.setattr(annotations_io, "CHUNK_ROWS", 4)
+    chunked = annotations_io.import_annotations(db, path)
+    got = (db.execute("SELECT id, sentence_id, annotator_id, labels FROM events ORDER BY id"
+                      ).fetchall(), annotations(db),
+           db.execute("SELECT sentence_id, labels, source FROM gold ORDER BY 1").fetchall())
+    assert_counts_exact(db)
+    # the same file in one chunk, into the same state, from the start
+    db.execute("DELETE FROM gold")
+    db.execute("DELETE FROM annotations")
+    db.execute("DELETE FROM events")
+    db.execute("UPDATE sentences SET n_done = 0")
+    db.execute("DELETE FROM annotators")
+    monkeypatch.setattr(annotations_io, "CHUNK_ROWS", 10_000)
+    whole = annotations_io.import_annotations(db, path)
+    assert whole == chunked
+    assert (db.execute("SELECT id, sentence_id, annotator_id, labels FROM events ORDER BY id"
+                       ).fetchall(), annotations(db),
+            db.execute("SELECT sentence_id, labels, source FROM gold ORDER BY 1").fetchall()
+            ) == got
+
+
+ODD_ROWS = [  # (CSV cell values) each the fast reader hands to the reference checks
+    ("{id0}", "ann", "demand", "  a note  ", "2023-05-01T10:00:00+02:00", "1200"),
+    (" {id1} ", " bob ", " warning ", "", "", "007"),  # padded values
+    ("{id2}", "ann", "none", "line one\nline two", "", ""),  # a note over two lines
+    ("{id3}", "ann", "none", "", "2023-05-01", "-5"),  # bad duration
+    ("{id4}", "bad/name", "none", "", "", ""),  # not a valid name
+    ("nocolon", "ann", "none", "", "", ""),
+]
+
+
+def _odd_file(tmp_path, ids, name: str):
+    import csv as csv_mod
+
+    path = tmp_path / name
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv_mod.writer(f, lineterminator="\r\n" if "crlf" in name else "\n")
+        w.writerow(["sentence_id", "annotator", "label", "note", "created_at", "duration_ms"])
+        for row in ODD_ROWS:
+            w.writerow([v.format(**{f"id{i}": x for i, x in enumerate(ids)}) for v in row])
+    return path
+
+
+@pytest.mark.parametrize("name", ["odd.csv", "odd-crlf.csv"])
+def test_fast_reader_gives_the_reference_rows_and_errors(seeded, tmp_path, name):
+    """The fast reader's rows and messages equal those of the reference reader
+    (``records``, one row at a time), odd rows included."""
+    from labeling import annotation_rows as ar
+
+    db, ids, _ = seeded
+    cfg = project.load_config(db)
+    path = _odd_file(tmp_path, ids, name)
+    results = []
+    for fast in (True, False):
+        errors = ar.Errors(path.name)
+        rows = [r for chunk in ar.iter_chunks(path, cfg, errors, 2, fast=fast) for r in chunk]
+        results.append((rows, errors.items, errors.count))
+    assert results[0] == results[1]
+    rows, items, count = results[0]
+    assert [r[0] for r in rows] == [2, 3, 4]  # the note over two lines starts on line 4
+    assert count == 3 and [i.split(":")[1] for i in items] == ["6", "7", "8"]
+
+
+def test_jsonl_fast_reader_gives_the_reference_rows_and_errors(seeded, tmp_path):
+    from labeling import annotation_rows as ar
+
+    db, ids, _ = seeded
+    cfg = project.load_config(db)
+    lines = [json.dumps({"sentence_id": ids[0], "annotator": "a", "labels": ["demand"],
+                         "duration_ms": 5}),
+             json.dumps({"sentence_id": ids[1], "annotator": "a", "label": "none",
+                         "note": "say \"hi\""}),  # an escape: reference path
+             '{"sentence_id": "%s", "annotator": "a", "annotator": "b", "label": "none"}'
+             % ids[2],  # duplicate key
+             json.dumps({"sentence_id": ids[3], "annotator": "a", "label": "none",
+                         "duration_ms": 1.5}),
+             "", "   ",
+             json.dumps({"text": "x", "annotator": "a", "labels": "[\"none\"]"}),
+             '{"sentence_id": "%s", ' % ids[4]]  # broken, last line without a newline
+    path = write(tmp_path, "odd.jsonl", "\n".join(lines))
+    results = []
+    for fast in (True, False):
+        errors = ar.Errors(path.name)
+        rows = [r for chunk in ar.iter_chunks(path, cfg, errors, 3, fast=fast) for r in chunk]
+        results.append((rows, errors.items, errors.count))
+    assert results[0] == results[1]
+    assert [r[0] for r in results[0][0]] == [1, 2, 7]
+    assert [i.split(":")[1] for i in results[0][1]] == ["3", "4", "8"]
+
+
+def test_a_file_the_fast_reader_refuses_is_read_the_reference_way(seeded, db_path, tmp_path):
+    """A lone CR (a line end for CSV) makes the fast reader give up; the import still
+    runs, with the reference reader's line numbers."""
+    db, ids, _ = seeded
+    path = tmp_path / "cr.csv"
+    path.write_bytes(f"sentence_id,annotator,label\r{ids[0]},ann,demand\r"
+                     f"{ids[1]},ann,threat\r".encode())
+    result = run(db_path, "import-annotations", path, "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["errors"][0].startswith("cr.csv:3: unknown label")
+    path.write_bytes(f"sentence_id,annotator,label\r{ids[0]},ann,demand\r".encode())
+    result = run(db_path, "import-annotations", path, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["imported"] == 1
+    assert_counts_exact(db)
+
+
+def test_import_stores_what_the_label_page_write_stores(seeded, db_path, tmp_path):
+    """The set-based write (db.label_import) and db.annotations.record store the same
+    event and annotation columns for the same label."""
+    import db.annotations as ann_db
+    from db import write_transaction
+
+    db, ids, _ = seeded
+    path = write(tmp_path, "one.csv", "sentence_id,annotator,label,note,duration_ms,created_at\n"
+                 f"{ids[0]},ann,demand,n,12,2024-01-01T00:00:00Z\n")
+    assert run(db_path, "import-annotations", path).exit_code == 0
+    ev = db.execute("SELECT * FROM events").fetchall()
+    an = db.execute("SELECT * FROM annotations").fetchall()
+    sid, aid = an[0][0], an[0][1]
+    db.execute("DELETE FROM annotations")
+    db.execute("DELETE FROM events")
+    with write_transaction(db) as conn:
+        ann_db.record(conn, [ann_db.Record(sid, aid, "label", ann_db.labels_json(["demand"]),
+                                           None, "n", 12, project.load_config(db)
+                                           .guidelines_version, "import:one.csv",
+                                           "2024-01-01T00:00:00.000+00:00")])
+    assert db.execute("SELECT * FROM events").fetchall() == ev
+    assert db.execute("SELECT * FROM annotations").fetchall() == an
