@@ -295,15 +295,15 @@ def iter_raw_csv(db: sqlite3.Connection | sqlite_utils.Database, *,
 # Raw annotations as columns, for annotations.parquet: the annotation table's own rows in
 # primary-key order (sentence id, annotator id: the order of the JSONL and CSV files),
 # with ids instead of names and public ids. Joining names in SQL would hand Python three
-# million more strings; the few annotator names and the public ids of each chunk's
-# sentences are looked up once and mapped in Arrow instead.
+# million more strings; annotator names and article ids are read once, each chunk's
+# sentences as integers, and the public ids are built in Arrow.
 _RAW_ROWS_SQL = (
     "SELECT sentence_id, annotator_id, status, labels, flagged, note, duration_ms, "
     "created_at, updated_at, source, guidelines_version FROM annotations "
     "ORDER BY sentence_id, annotator_id")
-_PUBLIC_IDS_SQL = (
-    "SELECT s.id, ar.external_id || ':' || s.idx FROM sentences s "
-    "CROSS JOIN articles ar ON ar.id = s.article_id WHERE s.id BETWEEN ? AND ? ORDER BY s.id")
+# (article_id, idx) is UNIQUE, so its index covers (id, article_id, idx): a scan of it
+# reads a few MB, where reading the table would read every sentence's text.
+_SENTENCE_PLACES_SQL = "SELECT id, article_id, idx FROM sentences ORDER BY article_id, idx"
 
 
 def iter_raw_rows(db: sqlite3.Connection | sqlite_utils.Database,
@@ -319,11 +319,27 @@ def iter_raw_rows(db: sqlite3.Connection | sqlite_utils.Database,
         yield rows
 
 
-def public_ids(db: sqlite3.Connection | sqlite_utils.Database, first: int,
-               last: int) -> list[tuple[int, str]]:
-    """``(sentence id, "<article external id>:<index>")`` of the sentences with ids from
-    ``first`` to ``last``, in id order."""
-    return raw(db).execute(_PUBLIC_IDS_SQL, (first, last)).fetchall()
+def sentence_places(db: sqlite3.Connection | sqlite_utils.Database,
+                    chunk: int = 100_000) -> Iterator[list[tuple[int, int, int]]]:
+    """``(sentence id, article id, index)`` of every sentence, in article order, in lists
+    of up to ``chunk`` (integers only, read from the covering index: cheap in bulk)."""
+    cur = raw(db).execute(_SENTENCE_PLACES_SQL)
+    while True:
+        rows = cur.fetchmany(chunk)
+        if not rows:
+            return
+        yield rows
+
+
+def max_sentence_id(db: sqlite3.Connection | sqlite_utils.Database) -> int:
+    """The largest sentence id (0 without sentences)."""
+    return max_id(db, "sentences")
+
+
+def article_external_ids(db: sqlite3.Connection | sqlite_utils.Database
+                         ) -> list[tuple[int, str]]:
+    """``(id, external id)`` of every article."""
+    return raw(db).execute("SELECT id, external_id FROM articles ORDER BY id").fetchall()
 
 
 def annotator_names(db: sqlite3.Connection | sqlite_utils.Database) -> list[tuple[int, str]]:

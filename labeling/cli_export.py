@@ -44,7 +44,8 @@ def _parsed(parse, error: type[Exception]):
 @click.option("--format", "formats", default=",".join(export_options.EXPORT_FORMATS), show_default=True,
               metavar="LIST", callback=_parsed(export_options.parse_formats, export_options.OptionError),
               help="Comma-separated: parquet, jsonl, csv (dataset files), raw (every "
-                   "annotation, in each dataset format chosen).")
+                   "annotation: annotations.parquet with parquet, else annotations.jsonl "
+                   "and .csv).")
 @click.option("--gold", "policy", type=click.Choice(list(gold.POLICIES)),
               default=gold.DEFAULT_POLICY, show_default=True,
               help="Which sentences get a gold label: reviewer decisions only (adjudicated), "
@@ -74,7 +75,8 @@ def export_cmd(ctx: Ctx, out: str, formats, policy: str, ratios, seed: int,
     """Export gold-labeled sentences, raw annotations and a dataset card into DIR.
 
     Writes train/dev/test.parquet, .jsonl and .csv (dataset.* with --splits none; no
-    file for an empty split), annotations.parquet/.jsonl/.csv, labels.json (label ->
+    file for an empty split), annotations.parquet (or .jsonl and .csv without parquet),
+    labels.json (label ->
     id), README.md (a dataset card that Hugging Face datasets reads) and
     parley-manifest.json (every file written, with its size and SHA-256). Files appear only when complete. Exporting again into DIR replaces or
     removes only the files its manifest lists; a folder holding other files and no

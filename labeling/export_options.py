@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from labeling import gold, splits
 
 #: Every format, in canonical order. ``parquet``, ``jsonl``, ``csv``: the dataset (one file
-#: per split); ``raw``: every annotation, as ``annotations.<format>`` in each dataset
-#: format chosen (JSONL and CSV when ``raw`` is chosen alone).
+#: per split); ``raw``: every annotation, as ``annotations.parquet`` when ``parquet`` is
+#: chosen, else as ``annotations.jsonl`` and ``annotations.csv``.
 EXPORT_FORMATS = ("parquet", "jsonl", "csv", "raw")
 DATASET_FORMATS = ("parquet", "jsonl", "csv")
 DEFAULT_BOOTSTRAP = 1000
@@ -91,12 +91,13 @@ class ExportOptions:
 
     @property
     def raw_formats(self) -> tuple[str, ...]:
-        """The formats of the raw annotation files: each dataset format chosen, or JSONL
-        and CSV when ``raw`` is the only format (as before Parquet existed); none without
-        ``raw``."""
+        """The formats of the raw annotation files: Parquet alone when ``parquet`` is
+        chosen (a complete, typed copy; writing the same three million rows again as
+        JSONL and CSV is what made large exports slow and big), else JSONL and CSV, as
+        before Parquet existed; none without ``raw``."""
         if "raw" not in self.formats:
             return ()
-        return self.dataset_formats or ("jsonl", "csv")
+        return ("parquet",) if "parquet" in self.formats else ("jsonl", "csv")
 
 
 def parse_formats(spec: str | Iterable[str]) -> tuple[str, ...]:

@@ -373,7 +373,8 @@ def test_raw_annotations_hold_every_annotation_whatever_the_policy(corpus_db, tm
 
 def test_csv_exact_reads_back_exactly(corpus_db, tmp_path):
     out = tmp_path / "out"
-    do_export(corpus_db, out, csv_exact=True, gold_policy="majority", min_annotators=1)
+    do_export(corpus_db, out, csv_exact=True, gold_policy="majority", min_annotators=1,
+              formats="jsonl,csv,raw")
     records = all_records(out)
     frame = pd.concat([pd.read_csv(out / f"{n}.csv", dtype=str, keep_default_na=False)
                        for n in ("train", "dev", "test")], ignore_index=True)
@@ -461,8 +462,8 @@ def test_splits_none_writes_one_dataset_file_with_null_split(corpus_db, tmp_path
     summary = do_export(corpus_db, out, ratios=None)
     assert summary["rows"].keys() == {"dataset"}
     assert summary["files"] == ["dataset.parquet", "dataset.jsonl", "dataset.csv",
-                                "annotations.parquet", "annotations.jsonl", "annotations.csv",
-                                "labels.json", "README.md", "parley-manifest.json"]
+                                "annotations.parquet", "labels.json", "README.md",
+                                "parley-manifest.json"]
     assert {r["split"] for r in read_jsonl(out / "dataset.jsonl")} == {None}
 
 
@@ -475,7 +476,7 @@ def test_same_inputs_give_identical_bytes(corpus_db, tmp_path):
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     export.export(corpus_db, out, export.ExportOptions(include_context=True), now=LATER)
     second = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert first.keys() == second.keys() and len(first) == 15
+    assert first.keys() == second.keys() and len(first) == 13
     for name, a in first.items():
         b = second[name]
         if name == "README.md":
@@ -515,11 +516,14 @@ def test_two_process_export_into_a_relative_folder(corpus_db, tmp_path, monkeypa
                             parallel=True)
     assert summary["out"] == "dataset"
     assert sorted(p.name for p in (tmp_path / "dataset").iterdir()) == sorted(summary["files"])
-    assert read_jsonl(tmp_path / "dataset" / "annotations.jsonl")
+    raw = pd.read_parquet(tmp_path / "dataset" / "annotations.parquet")
+    assert len(raw) == summary["annotations"] > 0
 
 
 @pytest.mark.slow
-def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monkeypatch):
+@pytest.mark.parametrize("formats", ["jsonl,csv,raw", "parquet,raw"])
+def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monkeypatch,
+                                              formats):
     """A label saved while the worker starts is in neither process's files: both took
     their snapshot inside the write gate, and the writer had to wait for it."""
     import threading
@@ -541,14 +545,19 @@ def test_two_process_export_sees_one_snapshot(corpus_db, db_path, tmp_path, monk
 
     monkeypatch.setattr(export_worker.Worker, "__init__", late_write)
     summary = export.export(corpus_db, tmp_path / "o", now=NOW, parallel=True,
-                            options=export.ExportOptions(ratios=None))
+                            options=export.ExportOptions(ratios=None, formats=formats))
     writer["thread"].join(30)
     assert writer["waited"]  # the writer was held back by the gate ...
     assert annotations_db.get_annotation(corpus_db, sid, p["carol"]) is not None  # ... and then saved
-    raw = read_jsonl(tmp_path / "o" / "annotations.jsonl")
-    frame = pd.read_csv(tmp_path / "o" / "annotations.csv", dtype=str, keep_default_na=False)
-    assert len(raw) == len(frame) == summary["annotations"]
-    assert "late:0" not in {r["sentence_id"] for r in raw} | set(frame["sentence_id"])
+    if "parquet" in formats:
+        frames = [pd.read_parquet(tmp_path / "o" / "annotations.parquet")]
+    else:
+        frames = [pd.DataFrame(read_jsonl(tmp_path / "o" / "annotations.jsonl")),
+                  pd.read_csv(tmp_path / "o" / "annotations.csv", dtype=str,
+                              keep_default_na=False)]
+    for frame in frames:
+        assert len(frame) == summary["annotations"]
+        assert "late:0" not in set(frame["sentence_id"])
 
 
 def test_card_date_is_injectable(corpus_db, tmp_path):
@@ -670,8 +679,7 @@ def test_export_zip_holds_every_file(corpus_db, db_path):
         assert sorted(zf.namelist()) == sorted(
             ["train.parquet", "dev.parquet", "test.parquet", "train.jsonl", "dev.jsonl",
              "test.jsonl", "train.csv", "dev.csv", "test.csv", "annotations.parquet",
-             "annotations.jsonl", "annotations.csv", "labels.json", "README.md",
-             "parley-manifest.json"])
+             "labels.json", "README.md", "parley-manifest.json"])
         manifest = json.loads(zf.read("parley-manifest.json"))
         assert [e["name"] for e in manifest["files"]] == [
             n for n in zf.namelist() if n != "parley-manifest.json"]
@@ -867,6 +875,7 @@ def test_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
     # Parquet holds one row group per split in memory: make it small here, so that what
     # is measured is whether anything else grows with the corpus.
     monkeypatch.setattr(export_sinks.ParquetSink, "ROW_GROUP", 1_000)
+    monkeypatch.setattr(export_sinks, "RAW_ROW_GROUP", 1_000)
     peaks = {}
     for n in (4_000, 40_000):
         db = _bulk_project(tmp_path / f"p{n}.db", n)

@@ -18,9 +18,8 @@ PAGE = "labeling/ui/export.py"
 PASSWORD = "reviewers need one"
 # labeled_db's gold sentences all fall into train: dev and test are empty, so they get
 # no files (datasets refuses a split without data)
-ZIP_MEMBERS = ["README.md", "annotations.csv", "annotations.jsonl", "annotations.parquet",
-               "labels.json", "parley-manifest.json", "train.csv", "train.jsonl",
-               "train.parquet"]
+ZIP_MEMBERS = ["README.md", "annotations.parquet", "labels.json", "parley-manifest.json",
+               "train.csv", "train.jsonl", "train.parquet"]
 
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")

@@ -153,8 +153,7 @@ def test_nothing_exported_has_no_configs(empty_db, tmp_path):
     assert sum(summary["rows"].values()) == 0
     # no dataset file; the raw files (no annotations yet) and labels.json are written
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "annotations.csv", "annotations.jsonl", "annotations.parquet",
-        "labels.json", "parley-manifest.json"]
+        "README.md", "annotations.parquet", "labels.json", "parley-manifest.json"]
     meta, body = export_card.split_front_matter((out / "README.md").read_text())
     assert "configs" not in meta and "Nothing to load yet" in body
 
@@ -206,17 +205,19 @@ def test_a_card_over_jsonl_or_csv_alone_loads(split_db, tmp_path, fmt):
 
 
 def test_raw_parquet_equals_raw_jsonl(split_db, tmp_path):
-    out = tmp_path / "out"
-    do_export(split_db, out, formats="parquet,jsonl,raw")
-    parquet = pd.read_parquet(out / "annotations.parquet")
-    rows = read_jsonl(out / "annotations.jsonl")
+    do_export(split_db, tmp_path / "p", formats="parquet,jsonl,raw")
+    do_export(split_db, tmp_path / "j", formats="jsonl,raw")
+    parquet = pd.read_parquet(tmp_path / "p" / "annotations.parquet")
+    rows = read_jsonl(tmp_path / "j" / "annotations.jsonl")
     assert list(parquet.columns) == list(rows[0])
     assert len(parquet) == len(rows) == 240
     for col in parquet.columns:
         got = [None if v is None or (isinstance(v, float) and v != v) else
                (list(v) if hasattr(v, "tolist") else v) for v in parquet[col]]
         assert got == [r[col] for r in rows], col
-    assert not (out / "annotations.csv").exists()  # raw follows the chosen formats
+    # with parquet, the raw set is written once, as Parquet
+    assert sorted(f.name for f in (tmp_path / "p").glob("annotations.*")) == [
+        "annotations.parquet"]
 
 
 def test_a_label_no_longer_in_the_scheme_is_left_out_with_a_reason(split_db, tmp_path):

@@ -29,7 +29,8 @@ seed = right.number_input("Seed", value=0, step=1, key="export_seed",
 formats = st.multiselect("Formats", export_options.EXPORT_FORMATS,
                          default=list(export_options.EXPORT_FORMATS), key="export_formats",
                          help="parquet / jsonl / csv: the dataset (one file per split); "
-                              "raw: every annotation, in each dataset format chosen.")
+                              "raw: every annotation (annotations.parquet with parquet, else "
+                              ".jsonl and .csv).")
 include_context = st.checkbox("Include context (previous and next sentence)",
                               key="export_context")
 csv_exact = st.checkbox("CSV exact (do not neutralise cells that start like a formula)",
