@@ -7,6 +7,8 @@ transaction that appends an event, sets the current annotation, keeps the senten
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import hmac
 import math
@@ -16,8 +18,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import sqlite_utils
 
 import db.annotations as annotations_db
 import db.annotators as annotators_db
@@ -33,6 +33,9 @@ from labeling.config import ProjectConfig
 from labeling.project import DEMO_ID
 from labeling.records import find_control
 from labeling.vocabulary import REVIEW_ROLES, ROLES, now_iso, valid_name
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 ACTIONS = ("label", "skip")
 
@@ -172,7 +175,7 @@ def _log(conn, action: str, actor: str, detail: dict) -> None:
     articles_db.log_action(conn, action, actor, detail, now_iso())
 
 
-def add_annotator(db: sqlite_utils.Database, name: str, role: str | None = None,
+def add_annotator(db: Project, name: str, role: str | None = None,
                   password: str | None = None, *, update: bool = False,
                   require_password: bool = True, actor: str = "python") -> dict:
     """Create an annotator, or with ``update`` change an existing one's role and/or
@@ -246,7 +249,7 @@ class SetupClosed(LabelingError):
     the command line, or holds real articles): an admin is added with the CLI."""
 
 
-def setup_open(db: sqlite_utils.Database | sqlite3.Connection) -> bool:
+def setup_open(db: Project | sqlite3.Connection) -> bool:
     """Whether a visitor may make themselves the first admin in the browser.
 
     Only in a project the app created itself (the README's run command on a fresh
@@ -260,7 +263,7 @@ def setup_open(db: sqlite_utils.Database | sqlite3.Connection) -> bool:
     return articles_db.external_ids(db, limit=2) in ([], [DEMO_ID])
 
 
-def claim_first_admin(db: sqlite_utils.Database, name: str, password: str, *,
+def claim_first_admin(db: Project, name: str, password: str, *,
                       actor: str) -> dict:
     """Make ``name`` (new, or an existing person up to case) the project's first admin,
     with ``password``; raises :class:`SetupClosed` unless :func:`setup_open` holds,
@@ -302,19 +305,19 @@ def public_annotator(row: dict | None) -> dict | None:
             "created_at": row["created_at"]}
 
 
-def find_annotator(db: sqlite_utils.Database, name: str) -> dict | None:
+def find_annotator(db: Project, name: str) -> dict | None:
     """The person called ``name`` up to case (``ALICE`` is ``alice``), or None."""
     return public_annotator(annotators_db.get(db, name))
 
 
-def current_role(db: sqlite_utils.Database, annotator_id: int) -> str | None:
+def current_role(db: Project, annotator_id: int) -> str | None:
     """The person's role as the database says now (:func:`effective_role`), or None
     when they no longer exist: privileged actions check it when they run."""
     row = annotators_db.get_by_id(db, annotator_id)
     return None if row is None else effective_role(row)
 
 
-def list_annotators(db: sqlite_utils.Database) -> list[dict]:
+def list_annotators(db: Project) -> list[dict]:
     """Every annotator: id, name, role (effective), assigned_role, has_password,
     created_at, labels (count of labeled sentences). Never a password hash."""
     out = []
@@ -325,7 +328,7 @@ def list_annotators(db: sqlite_utils.Database) -> list[dict]:
     return out
 
 
-def ensure_annotator(db: sqlite_utils.Database, name: str, cfg: ProjectConfig) -> dict:
+def ensure_annotator(db: Project, name: str, cfg: ProjectConfig) -> dict:
     """The annotator called ``name`` (up to case), created on first use in an open
     project. Raises :class:`AuthError` when sign-in is required and there is no such
     person, or when passwords are required and the person has none. This does not
@@ -347,13 +350,13 @@ def ensure_annotator(db: sqlite_utils.Database, name: str, cfg: ProjectConfig) -
         return public_annotator(annotators_db.get(db, name))
 
 
-def needs_password(db: sqlite_utils.Database, name: str) -> bool:
+def needs_password(db: Project, name: str) -> bool:
     """Whether ``name`` (up to case) has a password (the app must ask for it)."""
     row = annotators_db.get(db, name)
     return bool(row and row["password_hash"])
 
 
-def sign_in_wait(db: sqlite_utils.Database, name: str, *,
+def sign_in_wait(db: Project, name: str, *,
                  now: float | None = None) -> int | None:
     """Seconds (rounded up) until ``name`` may try a password again, or None."""
     now = clock() if now is None else now
@@ -362,7 +365,7 @@ def sign_in_wait(db: sqlite_utils.Database, name: str, *,
     return math.ceil(until - now) if until is not None and until > now else None
 
 
-def authenticate(db: sqlite_utils.Database, name: str, password: str, *,
+def authenticate(db: Project, name: str, password: str, *,
                  now: float | None = None) -> bool:
     """True when ``name`` (up to case) exists with that password.
 
@@ -405,7 +408,7 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *,
 # ----------------------------------------------------------------------------- routing
 
 
-def next_item(db: sqlite_utils.Database, annotator_id: int, cfg: ProjectConfig, *,
+def next_item(db: Project, annotator_id: int, cfg: ProjectConfig, *,
               now: float | None = None) -> Item | None:
     """The sentence this annotator should label now, reserved for them by a lease.
 
@@ -425,7 +428,7 @@ def next_item(db: sqlite_utils.Database, annotator_id: int, cfg: ProjectConfig, 
     return load_item(db, sid, annotator_id)
 
 
-def load_item(db: sqlite_utils.Database, sentence_id: int, annotator_id: int) -> Item:
+def load_item(db: Project, sentence_id: int, annotator_id: int) -> Item:
     """A sentence with its context and this annotator's stored annotation, if any."""
     s = sentences_db.sentence_with_context(db, sentence_id)
     if s is None:
@@ -442,7 +445,7 @@ def load_item(db: sqlite_utils.Database, sentence_id: int, annotator_id: int) ->
 # ----------------------------------------------------------------------------- saving
 
 
-def save(db: sqlite_utils.Database, annotator_id: int, sentence_id: int, cfg: ProjectConfig,
+def save(db: Project, annotator_id: int, sentence_id: int, cfg: ProjectConfig,
          *, action: str = "label", labels: Sequence[str] = (), flagged: bool = False,
          note: str | None = None, duration_ms: int | None = None, source: str = "app",
          created_at: str | None = None, now: float | None = None) -> int:
@@ -477,7 +480,7 @@ def save(db: sqlite_utils.Database, annotator_id: int, sentence_id: int, cfg: Pr
     return event_id
 
 
-def _save(db: sqlite_utils.Database, annotator_id: int, sentence_id: int, cfg: ProjectConfig,
+def _save(db: Project, annotator_id: int, sentence_id: int, cfg: ProjectConfig,
           *, action: str, labels: Sequence[str], flagged: bool, note: str | None,
           duration_ms: int | None, source: str, stamp: str, now: float) -> int | None:
     """The transaction of :func:`save`; None when the sentence is full (nothing saved)."""
@@ -553,7 +556,7 @@ def _refresh_unanimous(conn, sentence_id: int, target: int, stamp: str) -> None:
 # ----------------------------------------------------------------------------- progress
 
 
-def progress(db: sqlite_utils.Database, annotator_id: int) -> dict:
+def progress(db: Project, annotator_id: int) -> dict:
     """``{"mine_today", "mine_total", "complete", "content_sentences"}``."""
     today = datetime.now(UTC).date().isoformat()
     mine = annotators_db.progress(db, annotator_id, today)
@@ -561,6 +564,6 @@ def progress(db: sqlite_utils.Database, annotator_id: int) -> dict:
     return {"mine_today": mine["today"], "mine_total": mine["total"], **proj}
 
 
-def history(db: sqlite_utils.Database, annotator_id: int, limit: int = 50) -> list[int]:
+def history(db: Project, annotator_id: int, limit: int = 50) -> list[int]:
     """Sentence ids the annotator acted on most recently, oldest first (for Back)."""
     return annotations_db.recent_history(db, annotator_id, limit)

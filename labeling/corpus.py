@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datetime import datetime, timezone
 
 import pandas as pd
-import sqlite_utils
 
 import db.articles as articles_db
 from db import write_transaction
 
+if TYPE_CHECKING:
+    from labeling.project import Project
 
-def summary(db: sqlite_utils.Database) -> dict[str, int]:
+
+def summary(db: Project) -> dict[str, int]:
     """Project counts (the ``stats`` command's object)."""
     return articles_db.stats(db)
 
 
-def articles(db: sqlite_utils.Database, limit: int | None = 1000) -> list[dict]:
+def articles(db: Project, limit: int | None = 1000) -> list[dict]:
     """Articles with sentence, label and gold counts, in import order."""
     return articles_db.list_articles(db, limit=limit)
 
 
-def sentence_table(db: sqlite_utils.Database, external_id: str) -> pd.DataFrame:
+def sentence_table(db: Project, external_id: str) -> pd.DataFrame:
     """Sentences of one article: public id, kind, text."""
     rows = list(articles_db.iter_sentences(db, external_id))
     return pd.DataFrame(rows, columns=["id", "index", "kind", "text", "start", "end"])
@@ -39,7 +43,7 @@ class ArticleHasLabels(CorpusError):
     """The article has labels or gold, and removing it was not confirmed."""
 
 
-def remove_article(db: sqlite_utils.Database, external_id: str, *, actor: str,
+def remove_article(db: Project, external_id: str, *, actor: str,
                    force: bool = False) -> dict:
     """Take an article out of the project: its sentences, and with ``force`` also its
     labels, events, leases and gold. Without ``force`` an article that anyone has

@@ -28,11 +28,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
-import sqlite_utils
 
 import db.annotations as annotations_db
 import db.gold as gold_db
@@ -40,6 +39,9 @@ import db.label_cells as label_cells_db
 import db.sentences as sentences_db
 from db.connection import path_of
 from labeling.vocabulary import label_set
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 _CACHE_SIZE = 4            # databases kept (tests and benchmarks open many)
 _REBUILD_AFTER = 20_000    # more changed sentences than this: read everything again
@@ -116,7 +118,7 @@ class LabelMatrix:
 
     # -- reading ------------------------------------------------------------------------
 
-    def refresh(self, db: sqlite_utils.Database, known: Callable[[], list[str]]) -> None:
+    def refresh(self, db: Project, known: Callable[[], list[str]]) -> None:
         """Bring the arrays up to the database's current data version. ``known()``: labels
         JSON texts expected on most rows (coded in SQL on a full read; asked only then)."""
         version = sentences_db.data_version(db)
@@ -138,7 +140,7 @@ class LabelMatrix:
         self.last_event, self.version = upto, version
         self.memo = {}
 
-    def _read_all(self, db: sqlite_utils.Database, known: Callable[[], list[str]]) -> None:
+    def _read_all(self, db: Project, known: Callable[[], list[str]]) -> None:
         self.adjudicated = np.unique(np.asarray(gold_db.adjudicated_sentences(db),
                                                 dtype=np.int64))
         self.flagged = None
@@ -157,7 +159,7 @@ class LabelMatrix:
         for view in self.views.values():
             view.rebuild(self)
 
-    def _read_changed(self, db: sqlite_utils.Database, changed: list[int]) -> None:
+    def _read_changed(self, db: Project, changed: list[int]) -> None:
         ids = np.unique(np.asarray(changed, dtype=np.int64))
         # sorted part: each sentence's cells are one run, found by binary search
         sid, alive = self.base["sid"], self.base["alive"]
@@ -232,7 +234,7 @@ class LabelMatrix:
         by sentence then annotator."""
         return self._live(lambda part: part["alive"] & (part["code"] >= 0))
 
-    def flagged_sentences(self, db: sqlite_utils.Database) -> list[int]:
+    def flagged_sentences(self, db: Project) -> list[int]:
         """Sentence ids with at least one flagged annotation, ascending (read from ``db``
         on first use, then kept by the refreshes)."""
         if self.flagged is None:
@@ -251,14 +253,14 @@ _MATRICES: OrderedDict[str, LabelMatrix] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def _identity(db: sqlite_utils.Database) -> str:
+def _identity(db: Project) -> str:
     path = path_of(db)
     if path is None:  # an in-memory database is private to its connection
         return f"memory:{id(db.conn)}"
     return str(Path(path).resolve())
 
 
-def matrix(db: sqlite_utils.Database) -> LabelMatrix:
+def matrix(db: Project) -> LabelMatrix:
     """The refreshed label matrix of this database (one per process and file). Hold
     ``matrix.lock`` while reading it: another thread may refresh it meanwhile."""
     key = _identity(db)
@@ -275,7 +277,7 @@ def matrix(db: sqlite_utils.Database) -> LabelMatrix:
     return found
 
 
-def _project_labels(db: sqlite_utils.Database) -> list[str]:
+def _project_labels(db: Project) -> list[str]:
     """The labels JSON a one-label annotation of each project label is stored as."""
     from labeling import project  # the config reader; imported late (no import cycle)
 

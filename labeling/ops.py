@@ -25,8 +25,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlite_utils
-
 import db as store
 import db.leases as leases_db
 import db.migrations as migrations_db
@@ -41,7 +39,7 @@ class OpsError(Exception):
 # ----------------------------------------------------------------------------- opening
 
 
-def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
+def open_existing(path: str | os.PathLike) -> store.Database:
     """Open a project database that must already exist (never create one, never migrate:
     a backup or a check must not change what it looks at). Where the file or its folder
     cannot be written (``project.writable``) it is opened read-only, so that a
@@ -269,7 +267,7 @@ class CheckReport:
                 "checks": list(self.checks), "info": dict(self.info)}
 
 
-def check(db: sqlite_utils.Database, *, quick: bool = False,
+def check(db: store.Database, *, quick: bool = False,
           now: float | None = None) -> CheckReport:
     """Check ``db`` for storage damage and broken invariants; changes nothing.
 
@@ -359,7 +357,7 @@ def check_file(path: str | os.PathLike, *, quick: bool = False) -> CheckReport:
         db.close()
 
 
-def _schema_info(db: sqlite_utils.Database, problems: list[Problem]) -> dict:
+def _schema_info(db: store.Database, problems: list[Problem]) -> dict:
     """Compare with the schema a new database gets; pending migrations are a problem
     (any project command applies them)."""
     pending = [m.name for m in migrations_db.migrations.pending(db)]

@@ -8,8 +8,6 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-import sqlite_utils
-
 import db as store
 import db.articles as articles_db
 import db.migrations as migrations_db
@@ -22,7 +20,6 @@ from labeling.vocabulary import now_iso
 
 DEFAULT_DB = "labels.db"
 SEED_DIR = config_mod.SEEDS
-
 
 class Project(store.Database):
     """One open project: its database (``path``, ``lock`` and the connection, from
@@ -67,7 +64,7 @@ class NoProject(store.DatabaseError):
 
 
 def init(path: str | os.PathLike | None = None, *, config_path: str | Path | None = None,
-         seed: bool = False, created_by: str = "cli") -> sqlite_utils.Database:
+         seed: bool = False, created_by: str = "cli") -> Project:
     """Create or open the database, apply migrations and store the config if none is
     stored (or the given ``config_path``). Idempotent: safe to call on every start.
 
@@ -95,7 +92,7 @@ def init(path: str | os.PathLike | None = None, *, config_path: str | Path | Non
     return db
 
 
-def _import_seed(db: sqlite_utils.Database) -> None:
+def _import_seed(db: Project) -> None:
     """Import the demo article once per project."""
     if settings_db.get(db, "seeded", False):
         return
@@ -108,7 +105,7 @@ def _import_seed(db: sqlite_utils.Database) -> None:
         settings_db.put(conn, "seeded", True)
 
 
-def open_for_app(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
+def open_for_app(path: str | os.PathLike | None = None) -> Project:
     """What the app does at start: a database it creates itself gets the demo article
     (the README's run command on a fresh folder opens ready to label); an existing one,
     made by ``init`` or any other command, is opened as it is."""
@@ -121,7 +118,7 @@ def open_for_app(path: str | os.PathLike | None = None) -> sqlite_utils.Database
     return db
 
 
-def open_existing(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
+def open_existing(path: str | os.PathLike | None = None) -> Project:
     """Open a project that must exist, for commands that only read it: never creates a
     file. Migrates when it can write; where it cannot (a read-only file or folder) it
     opens read-only, and refuses only if the schema would need an upgrade first."""
@@ -157,7 +154,7 @@ def writable(p: Path) -> bool:
 DEMO_ID = "000_0a083b07f5e0d51c"  # the seed article's external id (its file name)
 
 
-def corpus_state(db: sqlite_utils.Database) -> str:
+def corpus_state(db: Project) -> str:
     """``"empty"``, ``"demo"`` (only the seed article) or ``"real"``: what the app tells
     a visitor about the project's articles. Two rowid lookups."""
     ids = articles_db.external_ids(db, limit=2)
@@ -166,7 +163,7 @@ def corpus_state(db: sqlite_utils.Database) -> str:
     return "demo" if ids == [DEMO_ID] else "real"
 
 
-def save_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> None:
+def save_config(db: Project, cfg: ProjectConfig) -> None:
     """Store a validated config; sentence targets and order follow it (see
     ``routing.apply_config``)."""
     from labeling.routing import apply_config
@@ -174,7 +171,7 @@ def save_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> None:
     apply_config(db, cfg)
 
 
-def load_config(db: sqlite_utils.Database) -> ProjectConfig:
+def load_config(db: Project) -> ProjectConfig:
     """The project's stored config (validated again: the database may be old); from a
     :class:`Project`, its cached :attr:`Project.config`."""
     if isinstance(db, Project):
@@ -256,7 +253,7 @@ def _changes(old: dict, new: dict) -> dict[str, list]:
     return out
 
 
-def preview_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict:
+def preview_config(db: Project, cfg: ProjectConfig) -> dict:
     """What :func:`update_config` would do with ``cfg`` now, without writing anything.
 
     Returns ``{"config"`` (``cfg`` as it would be stored, guidelines version counted up
@@ -282,7 +279,7 @@ def preview_config(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict:
             "shut_out": shut_out}
 
 
-def update_config(db: sqlite_utils.Database, cfg: ProjectConfig, *, actor: str) -> dict:
+def update_config(db: Project, cfg: ProjectConfig, *, actor: str) -> dict:
     """Make ``cfg`` (validated, e.g. by ``config.from_dict`` or ``config.load``) the
     project's config, in one write transaction, and record it in the project log.
 

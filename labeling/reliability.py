@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import sqlite_utils
 
 import db.annotators as annotators_db
 import db.gold as gold_db
@@ -29,6 +28,9 @@ from labeling import agreement, label_matrix, project
 from labeling.agreement import LabelTable
 from labeling.config import ProjectConfig
 
+if TYPE_CHECKING:
+    from labeling.project import Project
+
 # ----------------------------------------------------------------------------- cache
 
 
@@ -36,7 +38,7 @@ def _config_key(cfg: ProjectConfig) -> Hashable:
     return (tuple(cfg.label_names), bool(cfg.multi_label))
 
 
-def _cached(db: sqlite_utils.Database, name: Hashable, build: Callable[[ProjectConfig], Any],
+def _cached(db: Project, name: Hashable, build: Callable[[ProjectConfig], Any],
             cfg: ProjectConfig | None = None) -> Any:
     """``build(cfg)`` computed once per data version of the label matrix and config (the
     matrix's lock: two sessions asking at once compute once)."""
@@ -55,7 +57,7 @@ def clear_cache() -> None:
 # ----------------------------------------------------------------------------- the table
 
 
-def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
+def _build_table(db: Project, cfg: ProjectConfig) -> LabelTable:
     names = cfg.label_names
     matrix = label_matrix.matrix(db)
     with matrix.lock:
@@ -124,7 +126,7 @@ def _build_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> LabelTable:
                       unit_ids=unit_ids)
 
 
-def label_table(db: sqlite_utils.Database) -> LabelTable:
+def label_table(db: Project) -> LabelTable:
     """The units x annotators table of every labeled annotation (cached).
 
     Rows: sentences with at least one label, ascending by database id
@@ -139,7 +141,7 @@ def label_table(db: sqlite_utils.Database) -> LabelTable:
 # ----------------------------------------------------------------------------- results
 
 
-def report(db: sqlite_utils.Database, bootstrap: int = 0, seed: int = 0) -> dict[str, Any]:
+def report(db: Project, bootstrap: int = 0, seed: int = 0) -> dict[str, Any]:
     """``agreement.report`` of the project (cached per data version, bootstrap and seed).
 
     Keys: units, pairable_units, annotators, labels, percent_agreement, unanimous_share,
@@ -152,7 +154,7 @@ def report(db: sqlite_utils.Database, bootstrap: int = 0, seed: int = 0) -> dict
     return report_data(db, bootstrap, seed).figures
 
 
-def report_data(db: sqlite_utils.Database, bootstrap: int = 0,
+def report_data(db: Project, bootstrap: int = 0,
                 seed: int = 0) -> agreement.Report:
     """The cached :class:`labeling.agreement.Report` behind :func:`report`: its figures
     and the reasons for undefined ones as data (``reasons["per_label"][label]``)."""
@@ -167,7 +169,7 @@ def report_data(db: sqlite_utils.Database, bootstrap: int = 0,
     return _cached(db, ("report", int(bootstrap), int(seed) if bootstrap else 0), build)
 
 
-def annotator_table(db: sqlite_utils.Database) -> pd.DataFrame:
+def annotator_table(db: Project) -> pd.DataFrame:
     """One row per annotator with at least one label, sorted by name (cached).
 
     Columns: ``annotator`` (name), ``items`` (labeled sentences), ``median_seconds``
@@ -181,7 +183,7 @@ def annotator_table(db: sqlite_utils.Database) -> pd.DataFrame:
     return _cached(db, "annotators", lambda cfg: _build_annotator_table(db, cfg))
 
 
-def _build_annotator_table(db: sqlite_utils.Database, cfg: ProjectConfig) -> pd.DataFrame:
+def _build_annotator_table(db: Project, cfg: ProjectConfig) -> pd.DataFrame:
     table = label_table(db)
     names = table.annotators
     m = table.matrix
@@ -238,7 +240,7 @@ def _labels_of(table: LabelTable, cfg: ProjectConfig) -> list[str]:
     return names + sorted(seen - set(names))
 
 
-def pair_confusion(db: sqlite_utils.Database, a: str, b: str) -> pd.DataFrame:
+def pair_confusion(db: Project, a: str, b: str) -> pd.DataFrame:
     """Counts of (label by ``a``, label by ``b``) on the sentences both labelled.
 
     Rows: ``a``'s labels (index name ``a``); columns: ``b``'s (columns name ``b``); project
@@ -250,12 +252,12 @@ def pair_confusion(db: sqlite_utils.Database, a: str, b: str) -> pd.DataFrame:
         label_table(db), a, b, labels=c.label_names), cfg)
 
 
-def gold_map(db: sqlite_utils.Database) -> dict[int, tuple[str, ...]]:
+def gold_map(db: Project) -> dict[int, tuple[str, ...]]:
     """``{sentence id: gold labels}`` of every sentence with a gold label (any source)."""
     return {sid: tuple(json.loads(labels)) for sid, (labels, _src) in gold_db.gold_labels(db).items()}
 
 
-def confusion_vs_gold(db: sqlite_utils.Database, annotator: str) -> pd.DataFrame:
+def confusion_vs_gold(db: Project, annotator: str) -> pd.DataFrame:
     """Counts of (gold label, ``annotator``'s label) on sentences with both.
 
     Rows: gold labels (index name "gold"); columns: the annotator's (columns name =

@@ -18,12 +18,13 @@ source ``adjudicated``, written in one transaction. Unanimous gold is kept by
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import sqlite_utils
 
 import db.annotations as annotations_db
 import db.annotators as annotators_db
@@ -37,6 +38,9 @@ from labeling.annotate import effective_role, now_iso
 from labeling.config import ProjectConfig
 from labeling.records import find_control
 from labeling.vocabulary import REVIEW_ROLES, label_set
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 _KEY_SHIFT = 40            # sort key = agreement level << 40 | sentence id
 _LEVELS = 1 << 20          # agreement quantised to 2**-20 for the integer sort key
@@ -212,7 +216,7 @@ class _QueueView:
         return out
 
 
-def _queue_view(db: sqlite_utils.Database) -> tuple[label_matrix.LabelMatrix, _QueueView]:
+def _queue_view(db: Project) -> tuple[label_matrix.LabelMatrix, _QueueView]:
     """The refreshed label matrix of this database and its queue view (created on first
     use). Read both under ``matrix.lock``."""
     matrix = label_matrix.matrix(db)
@@ -234,7 +238,7 @@ def clear_cache() -> None:
 # ----------------------------------------------------------------------------- services
 
 
-def queue(db: sqlite_utils.Database, *, label: str | None = None,
+def queue(db: Project, *, label: str | None = None,
           annotator: str | None = None, article: str | None = None,
           limit: int = 20) -> Queue:
     """The disagreement queue, lowest unit agreement first (then sentence id).
@@ -273,7 +277,7 @@ def queue(db: sqlite_utils.Database, *, label: str | None = None,
     return Queue(entries, total)
 
 
-def queue_annotators(db: sqlite_utils.Database) -> list[str]:
+def queue_annotators(db: Project) -> list[str]:
     """Names of the annotators with a label on some queued sentence (filter choices)."""
     matrix, view = _queue_view(db)
 
@@ -287,7 +291,7 @@ def queue_annotators(db: sqlite_utils.Database) -> list[str]:
     return sorted(names[i] for i in ids if i in names)
 
 
-def load(db: sqlite_utils.Database, sentence_id: int) -> ReviewItem:
+def load(db: Project, sentence_id: int) -> ReviewItem:
     """A sentence with its context, every annotation, its unit agreement and its gold."""
     s = sentences_db.sentence_with_context(db, sentence_id)
     if s is None:
@@ -313,7 +317,7 @@ def check_labels(labels: Iterable[str], cfg: ProjectConfig) -> tuple[str, ...]:
         raise ReviewError(str(exc)) from None
 
 
-def adjudicate(db: sqlite_utils.Database, reviewer_id: int, sentence_id: int,
+def adjudicate(db: Project, reviewer_id: int, sentence_id: int,
                labels: Iterable[str], cfg: ProjectConfig, *, rationale: str | None = None,
                source: str = "app", created_at: str | None = None) -> int:
     """Decide a sentence's gold labels: one transaction appends an ``adjudicate`` event
@@ -345,12 +349,12 @@ def adjudicate(db: sqlite_utils.Database, reviewer_id: int, sentence_id: int,
             now=stamp)
 
 
-def history(db: sqlite_utils.Database, sentence_id: int) -> list[dict]:
+def history(db: Project, sentence_id: int) -> list[dict]:
     """Every adjudication of a sentence, oldest first: id, reviewer, labels, note, created_at."""
     return annotations_db.adjudications(db, sentence_id)
 
 
-def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int]:
+def flagged(db: Project, limit: int = 50) -> tuple[list[dict], int]:
     """Flagged sentences for reviewers, not yet adjudicated first (then by sentence id),
     and how many there are. Each: ``sentence_id, public_id, text, gold_source`` and
     ``flags``: ``[{"annotator", "note", "labels", "status"}]``."""
@@ -372,6 +376,6 @@ def flagged(db: sqlite_utils.Database, limit: int = 50) -> tuple[list[dict], int
     return out, len(sids)
 
 
-def gold_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def gold_counts(db: Project) -> dict[str, int]:
     """Gold labels per source (``adjudicated``, ``unanimous``, ``majority``)."""
     return gold_db.gold_counts(db)

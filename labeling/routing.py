@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 import db.leases as leases_db
 import db.sentences as sentences_db
 import db.settings as settings_db
 from db import write_transaction
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -106,7 +107,7 @@ def choose(conn: sqlite3.Connection, annotator_id: int, now: float) -> int | Non
 # ----------------------------------------------------------------------------- config changes
 
 
-def apply_config(db: sqlite_utils.Database, cfg: Any) -> dict[str, int]:
+def apply_config(db: Project, cfg: Any) -> dict[str, int]:
     """Store ``cfg`` (a ``ProjectConfig``) and bring the sentences in line with it, in one
     transaction.
 

@@ -19,19 +19,23 @@ changed later counts once):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import threading
 from collections.abc import Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import sqlite_utils
 
 import db.label_cells as label_cells_db
 import db.people as people_db
 import db.sentences as sentences_db
 from db.connection import path_of
 from labeling import annotate
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 
 def medians(annotator_ids: np.ndarray, durations_ms: np.ndarray) -> dict[int, float]:
@@ -83,7 +87,7 @@ def today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-def people_stats(db: sqlite_utils.Database, *, day: str | None = None) -> list[dict]:
+def people_stats(db: Project, *, day: str | None = None) -> list[dict]:
     """:func:`summarise` for every person of the project, by name. ``day`` (an ISO
     date) replaces today, for tests.
 
@@ -112,7 +116,7 @@ _cache: dict[Hashable, tuple[dict, dict]] = {}
 _lock = threading.Lock()
 
 
-def _db_identity(db: sqlite_utils.Database) -> Hashable:
+def _db_identity(db: Project) -> Hashable:
     path = path_of(db)
     if path is not None:
         return str(Path(path).resolve())

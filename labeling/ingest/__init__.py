@@ -21,9 +21,7 @@ The package, in the order an import runs:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from labeling.ingest.clean import MAX_LINE_CHARS, MAX_TITLE_CHARS, decode, normalise
 from labeling.ingest.identity import Seen
@@ -39,6 +37,9 @@ from labeling.ingest.write import ArticleImportReport, Routing
 from labeling.ingest.write import import_file as _import_file
 from labeling.records import IngestError
 
+if TYPE_CHECKING:
+    from labeling.project import Project
+
 __all__ = [
     "ARTICLE_FORMATS", "CSV_EXTENSIONS", "DATE_FIELDS", "ID_FIELDS",
     "JSONL_EXTENSIONS", "JSONL_SAMPLE_ROWS", "MAX_LINE_CHARS", "MAX_TITLE_CHARS", "NO_FIELD",
@@ -51,7 +52,7 @@ __all__ = [
 
 
 def import_paths(
-    db: sqlite_utils.Database,
+    db: Project,
     paths: Iterable[str | Path],
     *,
     fmt: str = "auto",

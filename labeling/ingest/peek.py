@@ -3,10 +3,10 @@ import would pick by itself, and its first article split into sentences."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from pathlib import Path
-
-import sqlite_utils
 
 import db.articles as articles_db
 from labeling import records, segment
@@ -14,6 +14,9 @@ from labeling.ingest.read import (ID_FIELDS, TEXT_FIELDS, TITLE_FIELDS, Article,
                                   check_format, csv_header, kind_of, pick, read_file,
                                   refuse_json_array)
 from labeling.records import IngestError
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class Preview:
     stored_as: str | None = None
 
 
-def preview(db: sqlite_utils.Database, path: Path, fmt: str = "auto",
+def preview(db: Project, path: Path, fmt: str = "auto",
             fields: FieldMap = FieldMap()) -> Preview:
     """The first article of ``path`` (read by ``read_file``, the import's own reader,
     which stops there) and its sentence split. IngestError when the file, or its first

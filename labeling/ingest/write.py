@@ -12,9 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import db.articles as articles_db
 import db.settings as settings_db
@@ -24,6 +22,9 @@ from labeling.ingest.parallel import Segmenter
 from labeling.ingest.progress import STEP_ARTICLES, Steps, counted
 from labeling.ingest.read import Article, FieldMap, read_file
 from labeling.routing import order_key, target_for
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Routing:
     fixed_target: int | None  # every sentence's target, when there is no sample to draw
 
     @classmethod
-    def of(cls, db: sqlite_utils.Database) -> Routing:
+    def of(cls, db: Project) -> Routing:
         """The routing of the project ``db`` as its stored config says."""
         cfg = settings_db.get(db, "config") or {}
         # Without a reliability sample (fraction >= 1) every sentence is "in the sample",
@@ -71,7 +72,7 @@ class Routing:
         return target_for(sentence_id, self.cfg)
 
 
-def import_file(db: sqlite_utils.Database, path: Path, fmt: str, fields: FieldMap,
+def import_file(db: Project, path: Path, fmt: str, fields: FieldMap,
                 skip_bad: bool, report: ArticleImportReport, seen: identity.Seen,
                 routing: Routing, segmenter: Segmenter, step: Steps | None = None) -> None:
     """Read, segment and write one file in one transaction (all or nothing)."""

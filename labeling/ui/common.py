@@ -3,7 +3,8 @@ and who is working (name in the URL, optional password, role)."""
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
 import functools
 import threading
 
@@ -12,6 +13,9 @@ import streamlit as st
 import db as store
 from labeling import annotate, project, safe_markdown, vocabulary
 from labeling.config import ProjectConfig
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 REVIEW_ROLES = vocabulary.REVIEW_ROLES
 ADMIN_ROLES = vocabulary.ADMIN_ROLES
@@ -25,7 +29,7 @@ def _project_path() -> str:
     return path
 
 
-def _close(db: sqlite_utils.Database) -> None:
+def _close(db: Project) -> None:
     db.close()
 
 
@@ -63,7 +67,7 @@ def serialised(callback):
     return run
 
 
-def project_config(db: sqlite_utils.Database) -> ProjectConfig:
+def project_config(db: Project) -> ProjectConfig:
     """The stored project config (read per rerun: it is one small row)."""
     return project.load_config(db)
 
@@ -75,7 +79,7 @@ OPEN_NOTICE = ("Open project: anyone may type any annotator's name; only account
 PASSWORDS_NOTICE = "Every account in this project signs in with a password."
 
 
-def identity_sidebar(db: sqlite_utils.Database, cfg: ProjectConfig) -> dict | None:
+def identity_sidebar(db: Project, cfg: ProjectConfig) -> dict | None:
     """The annotator field (kept in ``?annotator=``), sign-in when a password is set.
 
     Names are matched up to case (typing ``ALICE`` when ``alice`` exists is alice).
@@ -157,7 +161,7 @@ def _leave_on_enter() -> None:
         st.html(_LEAVE_ON_ENTER, unsafe_allow_javascript=True)
 
 
-def _password_box(db: sqlite_utils.Database, person: dict) -> None:
+def _password_box(db: Project, person: dict) -> None:
     """The password field of ``person``; the attempt runs once, when it is submitted."""
     st.text_input("Password", type="password", key="password", on_change=_sign_in,
                   args=(person["id"], person["name"]))
@@ -213,7 +217,7 @@ def _refusal(roles: tuple[str, ...]) -> str:
             + " only. Ask an admin for access.")
 
 
-def has_role_now(db: sqlite_utils.Database, person: dict | None,
+def has_role_now(db: Project, person: dict | None,
                  roles: tuple[str, ...] = REVIEW_ROLES) -> bool:
     """Whether ``person`` has one of ``roles`` according to the database at this moment.
 

@@ -11,16 +11,20 @@ when the import or the removal runs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 
 import pandas as pd
-import sqlite_utils
 import streamlit as st
 
 from db import DatabaseError
 from labeling import corpus, ingest, safe_markdown, uploads
 from labeling.ingest import IngestError
 from labeling.ui import common
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 _literal = safe_markdown.literal
 _DETECTED = "_import_detected"  # (uploads signature, [Columns | None], [errors])
@@ -34,7 +38,7 @@ _LISTED = 1000  # articles offered for removal (a longer list is slow in the bro
 _REFUSED = "Only admins may do this. Ask an admin for access."
 
 
-def import_section(db: sqlite_utils.Database, person: dict) -> None:
+def import_section(db: Project, person: dict) -> None:
     """Upload, choose columns, preview the first article, import with progress."""
     st.subheader("Import articles")
     st.caption(
@@ -132,7 +136,7 @@ def _column_choices(detected: list) -> tuple[ingest.FieldMap, bool]:
     return uploads.field_map(known, chosen["text"], chosen["title"], chosen["id"]), True
 
 
-def _preview(db: sqlite_utils.Database, signature: tuple, ups: list[uploads.Upload],
+def _preview(db: Project, signature: tuple, ups: list[uploads.Upload],
              fields: ingest.FieldMap) -> None:
     """The first article of the first upload as it would be imported, or the error."""
     ss = st.session_state
@@ -160,7 +164,7 @@ def _preview(db: sqlite_utils.Database, signature: tuple, ups: list[uploads.Uplo
                  width="stretch", height=min(400, 38 + 35 * len(rows)))
 
 
-def _build_preview(db: sqlite_utils.Database, upload: uploads.Upload,
+def _build_preview(db: Project, upload: uploads.Upload,
                    fields: ingest.FieldMap) -> dict:
     try:
         with uploads.stage([upload]) as staged:
@@ -177,7 +181,7 @@ def _build_preview(db: sqlite_utils.Database, upload: uploads.Upload,
             "stored_as": pre.stored_as}
 
 
-def _run_import(db: sqlite_utils.Database, person: dict, ups: list[uploads.Upload],
+def _run_import(db: Project, person: dict, ups: list[uploads.Upload],
                 fields: ingest.FieldMap, skip_bad: bool) -> None:
     """Import the uploads (the role checked again first), with a progress bar; the
     outcome goes to session state for ``_show_result``."""
@@ -193,7 +197,7 @@ def _run_import(db: sqlite_utils.Database, person: dict, ups: list[uploads.Uploa
     ss.pop(_RUNNING, None)
 
 
-def _import_with_progress(db: sqlite_utils.Database, ups: list[uploads.Upload],
+def _import_with_progress(db: Project, ups: list[uploads.Upload],
                           fields: ingest.FieldMap, skip_bad: bool) -> None:
     ss = st.session_state
     with st.status("Importing… stay on this page until it finishes", expanded=True) as status:
@@ -289,7 +293,7 @@ def _show_result() -> None:
 # ------------------------------------------------------------------------- removal
 
 
-def remove_section(db: sqlite_utils.Database, person: dict) -> None:
+def remove_section(db: Project, person: dict) -> None:
     """Choose an article, see what it holds, remove it (refused when it has labels or
     gold, unless confirmed), through ``corpus.remove_article`` (logged)."""
     st.subheader("Remove an article")

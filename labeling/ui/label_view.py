@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import html
 import time
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import sqlite_utils
 import streamlit as st
 
 from labeling import annotate, project, safe_markdown
 from labeling.config import ProjectConfig
 from labeling.navigator import Navigator
 from labeling.ui import common
+
+if TYPE_CHECKING:
+    from labeling.project import Project
 
 ss = st.session_state
 SHOWN = "shown_sentence"  # hidden widget: the sentence the browser displays
@@ -42,13 +44,13 @@ DROPPED_NOTICE = ("A key press came while the page was changing and was not appl
 class _Press(NamedTuple):
     """What a button callback works with (callbacks run before the page script)."""
 
-    db: sqlite_utils.Database
+    db: Project
     cfg: ProjectConfig
     person: dict
     nav: Navigator
 
 
-def _nav(db: sqlite_utils.Database, person: dict) -> Navigator:
+def _nav(db: Project, person: dict) -> Navigator:
     """This session's navigator for the signed-in annotator (new if the name changed)."""
     nav = ss.get("lp_nav")
     if nav is None or nav.owner != person["id"]:
@@ -161,7 +163,7 @@ def _guidelines(text: str, version: str) -> None:
     st.button("Close", key="guidelines_close", on_click=_close_guidelines)
 
 
-def _first_screen(db: sqlite_utils.Database, cfg: ProjectConfig,
+def _first_screen(db: Project, cfg: ProjectConfig,
                   person: dict | None) -> str:
     """What a visitor needs before the first label: what Parley is for (for someone not
     signed in, or while the project has no articles), whether the project is empty
@@ -269,7 +271,7 @@ def _text_block(key: str, text: str | None, style: str) -> None:
         st.html(f'<div style="{style}">{html.escape(text or "")}</div>')
 
 
-def _progress(db: sqlite_utils.Database, person: dict) -> dict:
+def _progress(db: Project, person: dict) -> dict:
     p = annotate.progress(db, person["id"])
     share = p["complete"] / p["content_sentences"] if p["content_sentences"] else 0.0
     st.progress(min(1.0, share), text=f"You: {p['mine_today']:,} today · {p['mine_total']:,} "
@@ -278,7 +280,7 @@ def _progress(db: sqlite_utils.Database, person: dict) -> dict:
     return p
 
 
-def _current_item(db: sqlite_utils.Database, cfg: ProjectConfig, person: dict,
+def _current_item(db: Project, cfg: ProjectConfig, person: dict,
                   nav: Navigator) -> annotate.Item | None:
     """The item to show (routing picks one when none is set); resets the pending
     flag, note and selection whenever another sentence comes on screen."""
