@@ -11,7 +11,6 @@ import pytest
 
 from labeling import annotate, project
 from tests.conftest import StreamlitServer, screenshot_path, sign_in, wait_idle
-from tests.test_export_app import ZIP_MEMBERS
 
 RITA_PASSWORD = "rita reviews carefully"
 
@@ -39,6 +38,10 @@ def export_server(db_path):
     srv.stop()
 
 
+# Files every export with the default formats writes, whatever is labeled.
+ZIP_MEMBERS = ["README.md", "annotations.parquet", "labels.json", "parley-manifest.json"]
+
+
 def _open_export(browser, url: str):
     page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
     sign_in(page, url, "rita", RITA_PASSWORD, then="export")
@@ -56,12 +59,16 @@ def test_download_button_delivers_the_zip(export_server, browser, tmp_path):
         info.value.save_as(target)
         assert info.value.suggested_filename == "parley-export.zip"
         with zipfile.ZipFile(target) as zf:
-            assert sorted(zf.namelist()) == ZIP_MEMBERS
-            rows = [json.loads(x) for x in zf.read("train.jsonl").decode().splitlines()]
-            dev = zf.read("dev.jsonl").decode().splitlines()
-            test = zf.read("test.jsonl").decode().splitlines()
+            names = sorted(zf.namelist())
+            # the seed is one article: it lands in one split, the only one with files
+            splits = {n.split(".")[0] for n in names if n.endswith(".jsonl")}
+            assert len(splits) == 1 and splits <= {"train", "dev", "test"}
+            split = splits.pop()
+            assert names == sorted(ZIP_MEMBERS + [f"{split}.{x}"
+                                                  for x in ("parquet", "jsonl", "csv")])
+            rows = [json.loads(x) for x in zf.read(f"{split}.jsonl").decode().splitlines()]
             card = zf.read("README.md").decode()
-        assert rows or dev or test  # the seed is one article: it lands in one split
+        assert rows and all(r["split"] == split for r in rows)
         assert "## Agreement" in card and "`alice`, `bob`" in card
     finally:
         page.close()
@@ -73,6 +80,8 @@ def test_preview_renders_rows_and_card(export_server, browser):
         page.click(".st-key-export_preview_button button")
         page.wait_for_selector("text=Dataset card: Negotiation news", timeout=60_000)
         wait_idle(page)
+        # the first rows of each split, in tabs (one split holds the seed article)
+        assert page.get_by_role("tab").count() == 3
         assert page.locator("[data-testid='stDataFrame']").count() == 1
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(screenshot_path("export.png")), full_page=False)
@@ -81,12 +90,12 @@ def test_preview_renders_rows_and_card(export_server, browser):
 
 
 def test_zip_bytes_are_a_valid_archive_for_the_empty_case(db_path):
-    """No labels at all: the export still writes every file (empty splits) and a card."""
+    """No labels at all: no dataset file (every split is empty), the raw annotations,
+    labels.json and a card that says why."""
     from labeling import export_zip
 
     project.init(db_path, seed=True).close()
     data = export_zip.export_zip(db_path)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == ZIP_MEMBERS
-        assert zf.read("train.jsonl") == b""
         assert "no_labels | 27 |" in zf.read("README.md").decode()

@@ -71,7 +71,9 @@ if stored is not None and stored[0] == options:
     # The first rows of each split; st.dataframe shows cell text literally (article text
     # is never markdown).
     names = list(result.by_split)
-    for tab, name in zip(st.tabs([f"{n} ({summary['rows'][n]})" for n in names]), names):
+    titles = [f"{n} ({summary['rows'][n]})" for n in names]
+    first = next((t for t, n in zip(titles, names) if result.by_split[n]), None)
+    for tab, name in zip(st.tabs(titles, default=first), names):  # opens on a split with rows
         if result.by_split[name]:
             tab.dataframe(export_preview.preview_frame(result.by_split[name]), hide_index=True,
                           width="stretch", key=f"export_rows_{name}")
