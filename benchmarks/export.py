@@ -12,11 +12,11 @@ How the database is built (fast synthetic insert, through db/ functions only):
 - ``benchmarks.labeling_db.build_corpus``: articles of 30 one-line sentences inserted with
   ``db.articles.insert_article`` / ``insert_sentences`` (no segmentation);
 - 20 annotators; every sentence gets 3 labels from 3 distinct annotators
-  (``db.labels.insert_labeled_bulk``: one event + one annotation each, then
+  (``db.annotations.insert_labeled_bulk``: one event + one annotation each, then
   ``recount_done``). Labels are realistic rather than uniform: each sentence has a
   seeded "true" label that each annotator gives with probability 0.8 (so most sentences
   are unanimous or have a majority, and the export writes most of the corpus);
-- 2% of sentences get an adjudicated gold label (``db.labels.set_gold``), and one
+- 2% of sentences get an adjudicated gold label (``db.gold.set_gold``), and one
   annotation in 50 gets a note with commas, quotes and a leading "=" (CSV neutralising).
 At 1M sentences that is 3M annotations (and 3M events).
 

@@ -709,14 +709,17 @@ def test_the_dataset_card_shows_a_remote_image_in_the_project_name_as_text(tmp_p
     # dataset: an image in the project name made every viewer fetch an outside URL
     import dataclasses
 
-    from labeling import export, project
+    from labeling import export, export_card, project
 
     db = project.init(tmp_path / "p.db", seed=True)
     cfg = project.load_config(db)
     project.save_config(db, dataclasses.replace(
         cfg, name="Talks ![p](http://example.com/p.png) <img src=http://example.com/q.png>"))
     export.export(db, tmp_path / "out", export.ExportOptions(ratios=None))
-    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    meta, card = export_card.split_front_matter(
+        (tmp_path / "out" / "README.md").read_text(encoding="utf-8"))
     assert "![p]" not in card and not re.search(r"(?<!\\)<img", card)
     assert "\\!\\[p\\]" in card and "\\<img" in card  # still there, as text
+    # the metadata block is YAML, never rendered: the name is a quoted string there
+    assert 'pretty_name: "Talks ![p](http://example.com/p.png) <img' in meta
     db.close()

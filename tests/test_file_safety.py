@@ -30,8 +30,9 @@ from tests.cli_helpers import one_line_error, run_db as run
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = "parley-manifest.json"  # the name users see (and tools may look for)
-SPLIT_FILES = ["train.jsonl", "dev.jsonl", "test.jsonl", "train.csv", "dev.csv", "test.csv",
-               "annotations.jsonl", "annotations.csv"]
+# What a default export of `labeled` writes besides the card and the manifest: its one
+# article hashes into dev (seed 0), so train and test are empty and get no files.
+SPLIT_FILES = ["dev.parquet", "dev.jsonl", "dev.csv", "annotations.parquet", "labels.json"]
 
 
 
@@ -102,10 +103,10 @@ def test_reexport_removes_stale_parley_files_and_keeps_the_users(labeled, tmp_pa
     result = run(labeled, "export", "--out", out, "--splits", "none", "--format", "jsonl")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "dataset.jsonl", "notes.txt", MANIFEST, "sub"]
+        "README.md", "dataset.jsonl", "labels.json", "notes.txt", MANIFEST, "sub"]
     assert {k: v for k, v in snapshot(out).items() if k in mine} == mine
     listed = [e["name"] for e in json.loads((out / MANIFEST).read_text())["files"]]
-    assert listed == ["dataset.jsonl", "README.md"]
+    assert listed == ["dataset.jsonl", "labels.json", "README.md"]
 
 
 def test_export_refuses_a_folder_of_the_users_files(labeled, tmp_path):
@@ -131,7 +132,7 @@ def test_force_replaces_only_same_named_files_and_removes_nothing(labeled, tmp_p
     assert result.exit_code == 0, result.output
     assert (out / "notes.txt").read_text() == "the user's notes.txt\n"
     assert (out / "dataset.jsonl").read_text() == "the user's dataset.jsonl\n"  # not ours
-    assert (out / "README.md").read_text().startswith("# Dataset card")
+    assert "\n# Dataset card" in (out / "README.md").read_text()
     listed = {e["name"] for e in json.loads((out / MANIFEST).read_text())["files"]}
     assert "notes.txt" not in listed and "dataset.jsonl" not in listed
     # From now on the folder holds a manifest: a new export needs no --force, and
@@ -142,9 +143,12 @@ def test_force_replaces_only_same_named_files_and_removes_nothing(labeled, tmp_p
     assert (out / "dataset.jsonl").read_text() == "the user's dataset.jsonl\n"
     (out / "dataset.jsonl").unlink()
     assert run(labeled, "export", "--out", out, "--splits", "none").exit_code == 0
+    # train.csv stays: the first export wrote no train file (train is empty), so the
+    # user's train.csv was never replaced, is not listed, and is never removed
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "annotations.csv", "annotations.jsonl", "dataset.csv", "dataset.jsonl",
-        "notes.txt", MANIFEST]
+        "README.md", "annotations.parquet", "dataset.csv", "dataset.jsonl", "dataset.parquet",
+        "labels.json", "notes.txt", MANIFEST, "train.csv"]
+    assert (out / "train.csv").read_text() == "the user's train.csv\n"
 
 
 def test_a_file_the_manifest_does_not_list_is_refused(labeled, tmp_path):
