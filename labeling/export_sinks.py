@@ -12,6 +12,7 @@ Parquet file is built column-wise in Arrow.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -177,6 +178,9 @@ class ParquetSink:
         self.columns = dataset_columns(single_label, options.include_context,
                                        options.embed_annotations)
         self.schema = export_schema.arrow_schema(self.columns, label_names)
+        import pyarrow as pa
+
+        self.names = pa.array(list(label_names), pa.string())
         self.split_value = {n: (None if n == splits.NO_SPLIT else n)
                             for n in splits.names(options.ratios)}
         self.buffers: dict[str, list[list]] = {}
@@ -191,16 +195,23 @@ class ParquetSink:
         if len(buf) >= self.ROW_GROUP:
             self._flush(split)
 
-    def _columns(self, split: str, buf: list[tuple[str, Gold, Sequence]]) -> list[list]:
-        """The buffered sentences as columns, in ``self.columns`` order (one list
-        comprehension per column is several times cheaper than a dozen appends per
-        sentence)."""
-        cols = [[pid for pid, _, _ in buf], [row[4] for _, _, row in buf]]
+    def _columns(self, split: str, buf: list[tuple[str, Gold, Sequence]]) -> list:
+        """The buffered sentences as columns (lists or Arrow arrays), in
+        ``self.columns`` order. One list comprehension per column is several times
+        cheaper than a dozen appends per sentence; the label lists are built from their
+        class ids (offsets + values), because converting Python tuples into an Arrow
+        list column cost more than all the other columns together."""
+        import pyarrow as pa
+
+        ids = [g.ids for _, g, _ in buf]
+        offsets = pa.array(itertools.accumulate(map(len, ids), initial=0), pa.int32())
+        flat = pa.array(itertools.chain.from_iterable(ids), pa.int64())
+        labels = pa.ListArray.from_arrays(offsets, self.names.take(flat))
+        cols: list = [[pid for pid, _, _ in buf], [row[4] for _, _, row in buf]]
         if self.single:
-            cols += [[g.label for _, g, _ in buf], [g.label_id for _, g, _ in buf],
-                     [g.labels for _, g, _ in buf]]
+            cols += [[g.label for _, g, _ in buf], [g.label_id for _, g, _ in buf], labels]
         else:
-            cols += [[g.labels for _, g, _ in buf], [g.ids for _, g, _ in buf]]
+            cols += [labels, pa.ListArray.from_arrays(offsets, flat)]
         cols += [[g.source for _, g, _ in buf], [self.split_value[split]] * len(buf),
                  [row[1] for _, _, row in buf], [row[2] for _, _, row in buf],
                  [row[3] for _, _, row in buf], [row[6] for _, _, row in buf]]
@@ -217,9 +228,9 @@ class ParquetSink:
         buf = self.buffers[split]
         if not buf:
             return
-        table = pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in
-                                      zip(self._columns(split, buf), self.schema)],
-                                     schema=self.schema)
+        arrays = [col if isinstance(col, pa.Array) else pa.array(col, type=f.type)
+                  for col, f in zip(self._columns(split, buf), self.schema)]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
         writer = self.writers.get(split)
         if writer is None:
             writer = self.writers[split] = pq.ParquetWriter(
