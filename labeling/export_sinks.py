@@ -27,7 +27,18 @@ from labeling.export_schema import dataset_columns
 
 _FORMULA = frozenset(export_db.FORMULA_PREFIXES)
 BUFFER = 1 << 20
-RAW_ROW_GROUP = 100_000  # annotations per row group of annotations.parquet
+RAW_ROW_GROUP = 30_000  # annotations per row group of annotations.parquet (memory)
+
+
+def arrow():
+    """pyarrow, imported on first use (text-only exports never load it), with the
+    system allocator: Arrow's default pool (jemalloc) keeps freed row groups mapped for
+    a while, which measured ~45 MB more peak RSS per process at 3M annotations."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+    return pa
 
 
 def neutralise(value: str | None) -> str | None:
@@ -167,7 +178,7 @@ class ParquetSink:
     sentences so memory stays flat. A split's file is created at its first row group."""
 
     ext = "parquet"
-    ROW_GROUP = 100_000
+    ROW_GROUP = 30_000  # sentences held in memory at most, over all splits
 
     def __init__(self, folder: Path, options: ExportOptions, label_names: Sequence[str],
                  single_label: bool):
@@ -178,24 +189,31 @@ class ParquetSink:
         self.columns = dataset_columns(single_label, options.include_context,
                                        options.embed_annotations)
         self.schema = export_schema.arrow_schema(self.columns, label_names)
-        import pyarrow as pa
-
-        self.names = pa.array(list(label_names), pa.string())
+        self.names = arrow().array(list(label_names), arrow().string())
         self.split_value = {n: (None if n == splits.NO_SPLIT else n)
                             for n in splits.names(options.ratios)}
-        self.buffers: dict[str, list[list]] = {}
+        self.buffers: dict[str, list[tuple]] = {}
+        self.buffered = 0
         self.writers: dict = {}
 
     def write(self, split: str, pid: str, g: Gold, row: Sequence) -> None:
-        """Buffer one sentence; a full buffer becomes a row group."""
+        """Buffer one sentence (only the values written, not the whole row); once
+        ``ROW_GROUP`` sentences are buffered over all splits, each split's buffer
+        becomes a row group (so memory stays at one row group, however the splits
+        fill)."""
         buf = self.buffers.get(split)
         if buf is None:
             buf = self.buffers[split] = []
-        buf.append((pid, g, row))
-        if len(buf) >= self.ROW_GROUP:
-            self._flush(split)
+        extra = ((json.loads(row[8]),) if self.embed else ()) + (
+            (row[9], row[10]) if self.context else ())
+        buf.append((pid, g, row[4], row[1], row[2], row[3], row[6], extra))
+        self.buffered += 1
+        if self.buffered >= self.ROW_GROUP:
+            for name in list(self.buffers):
+                self._flush(name)
+            self.buffered = 0
 
-    def _columns(self, split: str, buf: list[tuple[str, Gold, Sequence]]) -> list:
+    def _columns(self, split: str, buf: list[tuple]) -> list:
         """The buffered sentences as columns (lists or Arrow arrays), in
         ``self.columns`` order. One list comprehension per column is several times
         cheaper than a dozen appends per sentence; the label lists are built from their
@@ -203,22 +221,18 @@ class ParquetSink:
         list column cost more than all the other columns together."""
         import pyarrow as pa
 
-        ids = [g.ids for _, g, _ in buf]
+        ids = [b[1].ids for b in buf]
         offsets = pa.array(itertools.accumulate(map(len, ids), initial=0), pa.int32())
         flat = pa.array(itertools.chain.from_iterable(ids), pa.int64())
         labels = pa.ListArray.from_arrays(offsets, self.names.take(flat))
-        cols: list = [[pid for pid, _, _ in buf], [row[4] for _, _, row in buf]]
+        cols: list = [[b[0] for b in buf], [b[2] for b in buf]]
         if self.single:
-            cols += [[g.label for _, g, _ in buf], [g.label_id for _, g, _ in buf], labels]
+            cols += [[b[1].label for b in buf], [b[1].label_id for b in buf], labels]
         else:
             cols += [labels, pa.ListArray.from_arrays(offsets, flat)]
-        cols += [[g.source for _, g, _ in buf], [self.split_value[split]] * len(buf),
-                 [row[1] for _, _, row in buf], [row[2] for _, _, row in buf],
-                 [row[3] for _, _, row in buf], [row[6] for _, _, row in buf]]
-        if self.embed:
-            cols.append([json.loads(row[8]) for _, _, row in buf])
-        if self.context:
-            cols += [[row[9] for _, _, row in buf], [row[10] for _, _, row in buf]]
+        cols += [[b[1].source for b in buf], [self.split_value[split]] * len(buf)]
+        cols += [[b[i] for b in buf] for i in (3, 4, 5, 6)]  # article id, title, index, n
+        cols += [[b[7][i] for b in buf] for i in range(len(self.columns) - len(cols))]
         return cols
 
     def _flush(self, split: str) -> None:
@@ -284,12 +298,14 @@ def write_raw_parquet(conn, folder: Path, cfg: ProjectConfig, options: ExportOpt
     ``annotations.jsonl`` (sentence id, then annotator id), a row group per
     ``RAW_ROW_GROUP`` annotations (memory stays flat).
 
-    Rows come from SQLite with ids; public ids, names and label lists are then built
-    column-wise in Arrow (the few distinct stored label lists are parsed once each)."""
+    Rows come from SQLite packed into few values (``db.export.iter_raw_packed``) and
+    are unpacked column-wise with numpy and Arrow: public ids and names by position,
+    the few distinct label lists, sources and versions by their codes."""
     import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    pa = arrow()
 
     def lookup(pairs: list[tuple]) -> tuple[pa.Array, pa.Array]:
         return (pa.array([p[0] for p in pairs], pa.int64()),
@@ -310,29 +326,36 @@ def write_raw_parquet(conn, folder: Path, cfg: ProjectConfig, options: ExportOpt
             externals.take(pc.index_in(pa.array(arts, pa.int64()), value_set=article_ids)),
             pa.array(idxs, pa.int64()).cast(pa.string()), ":"))
     pids = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
-    label_lists: dict[str | None, list[str]] = {}
+    distinct = export_db.raw_distinct(conn)
+    label_lists = pa.array([json.loads(v) if v else [] for v in distinct["labels"]],
+                           pa.list_(pa.string()))
+    sources = pa.array(distinct["source"], pa.string())
+    versions = pa.array([None if v is None else str(v)
+                         for v in distinct["guidelines_version"]], pa.string())
+    n_labels, n_sources = max(len(label_lists), 1), max(len(sources), 1)
+    status = pa.array(["labeled", "skipped"], pa.string())
+    mask = (1 << export_db.ANNOTATOR_BITS) - 1
     with pq.ParquetWriter(folder / raw_file("parquet"), schema, compression="zstd") as writer:
-        for rows in export_db.iter_raw_rows(conn, RAW_ROW_GROUP):
-            (sids, aids, status, labels, flagged, note, duration, created, updated, source,
-             version) = zip(*rows)
-            encoded = pa.array(labels, pa.string()).dictionary_encode()
-            lists = []
-            for text in encoded.dictionary.to_pylist():
-                if text not in label_lists:
-                    label_lists[text] = json.loads(text) if text else []
-                lists.append(label_lists[text])
+        for rows in export_db.iter_raw_packed(conn, distinct, RAW_ROW_GROUP):
+            keys, codes, duration, created, updated, note = zip(*rows)
+            if None in codes:  # a value missing from `distinct`: not one snapshot
+                raise RuntimeError("annotations changed while annotations.parquet was read")
+            keys = np.array(keys, np.int64)
+            codes = np.array(codes, np.int64)
+            kinds = codes >> 2
+            created_at = pa.array(created, pa.string())
             columns = [
-                pids.take(where[np.fromiter(sids, np.int64, len(sids))]),
-                names.take(pc.index_in(pa.array(aids, pa.int64()), value_set=name_ids)),
-                pa.array(status, pa.string()),
-                pa.array(lists, pa.list_(pa.string())).take(encoded.indices),
-                pa.array(flagged, pa.int64()).cast(pa.bool_()),
+                pids.take(where[keys >> export_db.ANNOTATOR_BITS]),
+                names.take(pc.index_in(pa.array(keys & mask), value_set=name_ids)),
+                status.take(pa.array(codes & 1)),
+                label_lists.take(pa.array(kinds % n_labels)),
+                pa.array((codes & 2) != 0),
                 pa.array(note, pa.string()),
                 pa.array(duration, pa.int64()),
-                pa.array(created, pa.string()),
-                pa.array(updated, pa.string()),
-                pa.array(source, pa.string()),
-                pa.array([None if v is None else str(v) for v in version], pa.string()),
+                created_at,
+                pc.coalesce(pa.array(updated, pa.string()), created_at),
+                sources.take(pa.array(kinds // n_labels % n_sources)),
+                versions.take(pa.array(kinds // n_labels // n_sources)),
             ]
             writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
