@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from labeling import export, export_card, project
+from labeling import annotate, export, export_card, project
 from tests.test_export import add_article, adjudicate, label, people
 
 # No network here, and a local folder needs none: never let datasets try.
@@ -244,3 +244,35 @@ def test_hostile_project_name_cannot_break_the_metadata_block(split_db, tmp_path
     meta, _ = export_card.split_front_matter((out / "README.md").read_text())
     assert yaml.safe_load(meta)["pretty_name"] == name
     assert load(out, tmp_path)["train"].features["label"].names == SCHEME
+
+
+def test_raw_parquet_keeps_every_odd_value(empty_db, tmp_path):
+    """Skips, flags, notes, durations, changed timestamps, several sources and guidelines
+    versions (with quotes): annotations.parquet, built from packed codes, says exactly
+    what annotations.jsonl (rendered by SQLite) says."""
+    db = empty_db
+    cfg = project.load_config(db)
+    p = people(db, "alice", "bob", "ohara")
+    ids = add_article(db, "odd", [f"Odd {i}." for i in range(6)])
+    annotate.save(db, p["alice"], ids[0], cfg, labels=["demand"], flagged=True,
+                  note='a "note", =1', duration_ms=1234)
+    annotate.save(db, p["bob"], ids[0], cfg, action="skip")
+    annotate.save(db, p["ohara"], ids[1], cfg, labels=["none"], source="import:o'brien.csv",
+                  created_at="2020-01-02T03:04:05.000+00:00")
+    project.save_config(db, dataclasses.replace(cfg, guidelines_version="v'2"))
+    cfg = project.load_config(db)
+    annotate.save(db, p["alice"], ids[2], cfg, labels=["warning"],
+                  created_at="2021-05-06T07:08:09.000+00:00")
+    annotate.save(db, p["alice"], ids[2], cfg, labels=["outcome"])  # updated_at moves on
+    do_export(db, tmp_path / "p", formats="parquet,raw")
+    do_export(db, tmp_path / "j", formats="jsonl,raw")
+    parquet = pd.read_parquet(tmp_path / "p" / "annotations.parquet")
+    rows = read_jsonl(tmp_path / "j" / "annotations.jsonl")
+    assert len(rows) == len(parquet) == 4
+    assert {r["source"] for r in rows} >= {"app", "import:o'brien.csv"}
+    assert {r["guidelines_version"] for r in rows} >= {"v'2"}
+    assert any(r["updated_at"] != r["created_at"] for r in rows)
+    for col in parquet.columns:
+        got = [None if v is None or (isinstance(v, float) and v != v) else
+               (list(v) if hasattr(v, "tolist") else v) for v in parquet[col]]
+        assert got == [r[col] for r in rows], col
