@@ -144,10 +144,11 @@ def metadata(cfg: Any, options: Any, rows: Mapping[str, int], columns: Sequence[
         fmt = formats[0]
         meta["configs"] = [{"config_name": "default", "data_files": [
             {"split": HF_SPLIT[n], "path": f"{n}.{fmt}"} for n in present]}]
+        # No ``splits`` list: datasets wants each split's ``num_bytes`` there, which the
+        # Export page's preview (it writes no file) could not say; the card's text has
+        # the row counts.
         meta["dataset_info"] = {
-            "features": export_schema.features(columns, cfg.label_names, fmt),
-            "splits": [{"name": HF_SPLIT[n], "num_examples": rows[n]} for n in present],
-        }
+            "features": export_schema.features(columns, cfg.label_names, fmt)}
     return meta
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,16 @@ def test_load_dataset_gives_each_split_with_class_labels(split_db, tmp_path):
     out = tmp_path / "out"
     summary = do_export(split_db, out)
     assert all(summary["rows"].values())
-    ds = load(out, tmp_path)
+    # datasets says so when it ignores (part of) the card: it must read all of it
+    heard: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: heard.append(record.getMessage())
+    logging.getLogger("datasets").addHandler(handler)
+    try:
+        ds = load(out, tmp_path)
+    finally:
+        logging.getLogger("datasets").removeHandler(handler)
+    assert not [m for m in heard if "card" in m.lower() or "metadata" in m.lower()], heard
     assert set(ds) == {"train", "validation", "test"}
     for split, hf in HF.items():
         feature = ds[hf].features["label"]
