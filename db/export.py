@@ -85,6 +85,14 @@ def _rows(cur: sqlite3.Cursor) -> Iterator[tuple]:
         yield from chunk
 
 
+def _chunks(cur: sqlite3.Cursor, size: int) -> Iterator[list[tuple]]:
+    while True:
+        rows = cur.fetchmany(size)
+        if not rows:
+            return
+        yield rows
+
+
 def _firsts(cur: sqlite3.Cursor) -> Iterator[list[str]]:
     while True:
         chunk = cur.fetchmany(_FETCH)
@@ -343,12 +351,7 @@ def iter_raw_packed(db: sqlite3.Connection | sqlite_utils.Database,
         bits=ANNOTATOR_BITS, labels=_code_sql("labels", labels), nl=max(len(labels), 1),
         source=_code_sql("source", sources), ns=max(len(sources), 1),
         version=_code_sql("guidelines_version", distinct["guidelines_version"]))
-    cur = raw(db).execute(sql)
-    while True:
-        rows = cur.fetchmany(chunk)
-        if not rows:
-            return
-        yield rows
+    return _chunks(raw(db).execute(sql), chunk)
 
 
 # (article_id, idx) is UNIQUE, so its index covers (id, article_id, idx): a scan of it
@@ -360,12 +363,7 @@ def sentence_places(db: sqlite3.Connection | sqlite_utils.Database,
                     chunk: int = 100_000) -> Iterator[list[tuple[int, int, int]]]:
     """``(sentence id, article id, index)`` of every sentence, in article order, in lists
     of up to ``chunk`` (integers only, read from the covering index: cheap in bulk)."""
-    cur = raw(db).execute(_SENTENCE_PLACES_SQL)
-    while True:
-        rows = cur.fetchmany(chunk)
-        if not rows:
-            return
-        yield rows
+    return _chunks(raw(db).execute(_SENTENCE_PLACES_SQL), chunk)
 
 
 def max_sentence_id(db: sqlite3.Connection | sqlite_utils.Database) -> int:

@@ -126,6 +126,25 @@ def _csv_records(lines: records.LineReader,
         errors.add(None, "the CSV file has a header but no rows")
 
 
+def _json_object(path, line: int, text: str, errors) -> dict | None:
+    """The JSON object on one line, or None with the line's problem noted in ``errors``
+    (not JSON, not an object, a required field missing): the reference checks every
+    JSONL reader applies."""
+    try:
+        obj = records.json_value(path, line, text)
+    except IngestError as exc:
+        errors.add(line, exc.message)
+        return None
+    if not isinstance(obj, dict):
+        errors.add(line, "each line must be a JSON object")
+        return None
+    missing = _missing_columns(list(obj))
+    if missing:
+        errors.add(line, missing.replace("column", "field"))
+        return None
+    return obj
+
+
 def _missing_columns(columns: list[str]) -> str | None:
     """A message naming the missing required columns, or None."""
     need = []
@@ -153,19 +172,9 @@ def _jsonl_records(lines: records.LineReader,
             errors.add(exc.line, exc.message)
             return
         rows += 1
-        try:
-            obj = records.json_value(lines.path, line, raw)
-        except IngestError as exc:
-            errors.add(line, exc.message)
-            continue
-        if not isinstance(obj, dict):
-            errors.add(line, "each line must be a JSON object")
-            continue
-        missing = _missing_columns(list(obj))
-        if missing:
-            errors.add(line, missing.replace("column", "field"))
-            continue
-        yield line, obj
+        obj = _json_object(lines.path, line, raw, errors)
+        if obj is not None:
+            yield line, obj
     if rows == 0:
         errors.add(None, "the file is empty")
 
@@ -647,18 +656,9 @@ def _fast_jsonl(path: Path, f, parser: _Parser, errors: Errors) -> Iterator[Fast
                 yield r
                 continue
             # the reference checks of _jsonl_records, then _parse
-            try:
-                # with its newline, as records reads it (error columns count it)
-                obj = records.json_value(path, lineno, s if k == last else s + "\n")
-            except IngestError as exc:
-                errors.add(lineno, exc.message)
-                continue
-            if not isinstance(obj, dict):
-                errors.add(lineno, "each line must be a JSON object")
-                continue
-            missing = _missing_columns(list(obj))
-            if missing:
-                errors.add(lineno, missing.replace("column", "field"))
+            # with its newline, as records reads it (error columns count it)
+            obj = _json_object(path, lineno, s if k == last else s + "\n", errors)
+            if obj is None:
                 continue
             row = _parse(lineno, obj, parser, errors)
             if row is not None:
