@@ -480,3 +480,28 @@ def test_import_stores_what_the_label_page_write_stores(seeded, db_path, tmp_pat
                                            "2024-01-01T00:00:00.000+00:00")])
     assert db.execute("SELECT * FROM events").fetchall() == ev
     assert db.execute("SELECT * FROM annotations").fetchall() == an
+
+
+def test_import_restores_the_page_cache_and_reads_labels_by_primary_key(seeded, tmp_path):
+    """The import enlarges its connection's page cache (its indexes by annotator take
+    rows at random places) and puts it back, also after a failed import; the gold
+    refresh reads the touched sentences' labels by primary key, not by walking an
+    annotator index (22 s at 3M rows)."""
+    import db.label_import as label_import_db
+    from labeling import annotations_io
+
+    db, ids, _ = seeded
+    before = db.execute("PRAGMA cache_size").fetchone()[0]
+    good = write(tmp_path, "good.csv", f"sentence_id,annotator,label\n{ids[0]},ann,demand\n")
+    annotations_io.import_annotations(db, good)
+    assert db.execute("PRAGMA cache_size").fetchone()[0] == before
+    bad = write(tmp_path, "bad.csv", "sentence_id,annotator,label\nnope:1,ann,demand\n")
+    with pytest.raises(annotations_io.AnnotationImportError):
+        annotations_io.import_annotations(db, bad)
+    assert db.execute("PRAGMA cache_size").fetchone()[0] == before
+    db.execute("CREATE TEMP TABLE import_sentences (id INTEGER PRIMARY KEY, n_before INTEGER)")
+    plan = " | ".join(r[3] for r in db.execute(
+        "EXPLAIN QUERY PLAN " + label_import_db.LABELS_OF_TOUCHED_SQL))
+    db.execute("DROP TABLE temp.import_sentences")
+    assert "SCAN t" in plan and "USING PRIMARY KEY" in plan, plan
+    assert "annotations_annotator" not in plan, plan
