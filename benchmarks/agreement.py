@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-import db.label_import as qi
+import db.label_import as label_import_db
 from db import write_transaction
 from labeling import annotate, annotations_io, config, project, routing
 
@@ -119,11 +119,11 @@ def build(path: str, *, n_sentences: int, per_sentence: int, pool: int, import_r
     ids = np.array(people, dtype=np.int64)
     for s in range(k, rows.size, chunk):
         e = min(s + chunk, rows.size)
-        batch = [qi.ImportRow(int(a), int(b), [LABELS[c]], None, int(d), stamp)
+        batch = [label_import_db.ImportRow(int(a), int(b), [LABELS[c]], None, int(d), stamp)
                  for a, b, c, d in zip(sids[rows[s:e]].tolist(), ids[who[s:e]].tolist(),
                                        label[s:e].tolist(), dur[s:e].tolist())]
         with write_transaction(db) as conn:
-            qi.insert_labels(conn, batch, source="bench", guidelines_version="1")
+            label_import_db.insert_labels(conn, batch, source="bench", guidelines_version="1")
     t_rest = time.perf_counter() - t2
     db.execute("ANALYZE")
     db.close()

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import db as store
-import db.articles as qa
+import db.articles as articles_db
 import db.annotations as annotations_db
 import db.gold as gold_db
 import db.sentences as sentences_db
@@ -54,18 +54,18 @@ def add_article(db, external_id: str, sentences: list[str], *, title: str | None
     """Insert an article with exactly these sentences (no segmentation); returns ids."""
     text = " ".join(sentences)
     with write_transaction(db) as conn:
-        aid = qa.insert_article(conn, {
+        aid = articles_db.insert_article(conn, {
             "external_id": external_id, "title": title, "source": "test", "url": None,
             "published_at": None, "text": text,
             "sha256": hashlib.sha256((external_id + text).encode()).hexdigest(),
             "meta": "{}", "imported_at": "2024-01-01T00:00:00+00:00"})
-        first = qa.max_sentence_id(conn) + 1
+        first = articles_db.max_sentence_id(conn) + 1
         rows, start = [], 0
         for i, s in enumerate(sentences):
             kind = kinds[i] if kinds else "content"
             rows.append((first + i, aid, i, start, start + len(s), s, kind, target, first + i))
             start += len(s) + 1
-        qa.insert_sentences(conn, rows)
+        articles_db.insert_sentences(conn, rows)
     return list(range(first, first + len(sentences)))
 
 
@@ -912,9 +912,9 @@ def test_a_worker_failing_at_start_is_a_clear_error(tmp_path):
 def test_streaming_queries_never_sort(corpus_db):
     """No query of the export builds a temporary B-tree (a sort that would grow with the
     corpus): each walks sentences and annotations in primary-key order."""
-    import db.export as qe
+    import db.export as export_db
 
-    plans = qe.raw_query_plans(corpus_db)
+    plans = export_db.raw_query_plans(corpus_db)
     assert set(plans) == {"sentences", "gold_keys", "raw_jsonl", "raw_csv"}
     for name, lines in plans.items():
         assert lines and not any("TEMP B-TREE" in line for line in lines), (name, lines)

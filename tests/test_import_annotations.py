@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-import db.articles as qa
+import db.articles as articles_db
 import db.sentences as sentences_db
 from tests.db_helpers import done_counts
 from labeling import annotate, project, routing
@@ -24,7 +24,7 @@ JSON_KEYS = {"rows", "imported", "annotators_created", "over_target", "errors"}
 @pytest.fixture
 def seeded(project_db):
     """(db, [public ids of content sentences], {public id: text}) of the seed article."""
-    rows = [r for r in qa.iter_sentences(project_db, SEED_ID)]
+    rows = [r for r in articles_db.iter_sentences(project_db, SEED_ID)]
     content = [r["id"] for r in rows if r["kind"] == "content"]
     texts = {r["id"]: r["text"] for r in rows}
     return project_db, content, texts
@@ -267,7 +267,7 @@ def test_bad_file_names_the_line_and_changes_nothing(seeded, duplicate_text, db_
     db, ids, texts = seeded
     dup = duplicate_text
     if case == "boilerplate":
-        boiler = [r["id"] for r in qa.iter_sentences(db, SEED_ID) if r["kind"] != "content"]
+        boiler = [r["id"] for r in articles_db.iter_sentences(db, SEED_ID) if r["kind"] != "content"]
         dup = f"{boiler[0]},ann,none"
     name, content, expected = _error_case(case, ids, texts, dup)
     path = write(tmp_path, name, content)
