@@ -167,7 +167,7 @@ _SENTENCES_SQL = (
     "SELECT s.id, ar.external_id, ar.title, s.idx, s.text, "
     "(SELECT g.labels FROM gold g WHERE g.sentence_id = s.id AND g.source = 'adjudicated'), "
     f"count(an.sentence_id) {_LABELED}, group_concat(an.labels, char(31)) {_LABELED}, "
-    "{annotations}{context} "
+    "{annotations}, s.start, s.\"end\"{context} "
     "FROM sentences s CROSS JOIN articles ar ON ar.id = s.article_id "
     "LEFT JOIN annotations an ON an.sentence_id = s.id{join} "
     "WHERE s.kind = 'content'{where} GROUP BY s.id ORDER BY s.id")
@@ -183,7 +183,7 @@ _ANNOTATORS_JOIN = " LEFT JOIN annotators n ON n.id = an.annotator_id"
 _GOLD_KEYS_SQL = (
     "SELECT s.id, ar.external_id, NULL, s.idx, NULL, "
     "(SELECT g.labels FROM gold g WHERE g.sentence_id = s.id AND g.source = 'adjudicated'), "
-    f"NULL, group_concat(an.labels, char(31)) {_LABELED}, NULL "
+    f"NULL, group_concat(an.labels, char(31)) {_LABELED}, NULL, NULL, NULL "
     "FROM sentences s CROSS JOIN articles ar ON ar.id = s.article_id "
     "LEFT JOIN annotations an ON an.sentence_id = s.id "
     "WHERE s.kind = 'content' GROUP BY s.id ORDER BY s.id")
@@ -202,7 +202,8 @@ def iter_sentences(db: sqlite3.Connection | sqlite_utils.Database, *,
     """Content sentences in id order, with their labeled annotations grouped:
 
     ``(id, external_id, title, idx, text, adjudicated labels JSON or None, n_labeled,
-    labels, annotations_json[, context_before, context_after])``.
+    labels, annotations_json, start, end[, context_before, context_after])``
+    (``start``/``end``: the sentence's character offsets in its article's text).
 
     ``labels`` is the labeled annotations' stored label lists (JSON) joined with U+001F,
     a key for resolving gold (None without labels); ``annotations_json`` (only with

@@ -45,6 +45,9 @@ class Gold(NamedTuple):
     pipe: str = ""            # labels joined with "|"
     ids: tuple[int, ...] = ()
     ids_pipe: str = ""        # label ids joined with "|"
+    agreement: float | None = None  # share of agreeing annotator pairs (None: < 2)
+    agreement_json: str = "null"
+    agreement_csv: str = ""
 
 
 class GoldCache:
@@ -93,8 +96,22 @@ class GoldCache:
         else:
             label = label_id = None
             head = ',"labels":' + labels_json + ',"label_ids":' + json.dumps(list(ids))
+        agree = pair_agreement(annotations)
+        agree_text = "null" if agree is None else repr(agree)
         return Gold(res.labels, res.source, None, labels_json, head, label, label_id,
-                    "|".join(res.labels), ids, "|".join(map(str, ids)))
+                    "|".join(res.labels), ids, "|".join(map(str, ids)), agree,
+                    agree_text, "" if agree is None else agree_text)
+
+
+def pair_agreement(annotations: Sequence[Sequence[str]]) -> float | None:
+    """The sentence's observed agreement: the share of pairs of its annotators who gave
+    the same label set (rounded to 4 places), None with fewer than two annotators. The
+    per-sentence term of the agreement report's observed agreement."""
+    n = len(annotations)
+    if n < 2:
+        return None
+    counts = Counter(tuple(sorted(set(a))) for a in annotations)
+    return round(sum(c * (c - 1) for c in counts.values()) / (n * (n - 1)), 4)
 
 
 class Sink(Protocol):

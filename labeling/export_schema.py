@@ -39,7 +39,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "article_id": ("string", "the article's external id"),
     "article_title": ("string?", "the article's headline"),
     "sentence_index": ("int", "position of the sentence in its article (0-based)"),
+    "start": ("int", "character offset of the sentence's start in its article's text"),
+    "end": ("int", "character offset just after the sentence's end"),
     "n_annotators": ("int", "how many annotators labeled the sentence"),
+    "agreement": ("float?", ("share of pairs of the sentence's annotators who gave the same "
+                             "labels (null with fewer than two)")),
     "annotations": ("annotations", ("every label of the sentence: {annotator, labels, "
                                     "note, duration_ms, created_at} (CSV: JSON text; "
                                     "only with --embed-annotations)")),
@@ -48,6 +52,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 _TYPE_TEXT = {"string": "string", "string?": "string or null", "int": "integer",
+              "float?": "number or null",
               "label": "class label", "labels": "list of class labels",
               "ids": "list of integers", "annotations": "list of objects"}
 
@@ -75,8 +80,8 @@ def dataset_columns(single_label: bool, include_context: bool,
     """Field names of a dataset record, in file order."""
     cols = ["id", "text"]
     cols += ["label", "label_id", "labels"] if single_label else ["labels", "label_ids"]
-    cols += ["gold_source", "split", "article_id", "article_title", "sentence_index",
-             "n_annotators"]
+    cols += ["gold_source", "split", "article_id", "article_title", "sentence_index", "start",
+             "end", "n_annotators", "agreement"]
     if embed_annotations:
         cols.append("annotations")
     if include_context:
@@ -128,9 +133,10 @@ def arrow_schema(columns: Sequence[str], label_names: Sequence[str]) -> pa.Schem
                             ("note", pa.string()), ("duration_ms", pa.int64()),
                             ("created_at", pa.string())])
     types = {"string": pa.string(), "string?": pa.string(), "int": pa.int64(),
+             "float?": pa.float64(),
              "label": pa.string(), "labels": pa.list_(pa.string()),
              "ids": pa.list_(pa.int64()), "annotations": pa.list_(annotation)}
-    fields = [pa.field(c, types[COLUMNS[c][0]], nullable=COLUMNS[c][0] == "string?")
+    fields = [pa.field(c, types[COLUMNS[c][0]], nullable=COLUMNS[c][0].endswith("?"))
               for c in columns]
     return pa.schema(fields, metadata={"parley.labels": json.dumps(list(label_names))})
 
@@ -168,6 +174,8 @@ def features(columns: Sequence[str], label_names: Sequence[str], fmt: str) -> li
             out.append({"name": c, "dtype": _class_label(label_names)})
         elif kind == "int":
             out.append({"name": c, "dtype": "int64"})
+        elif kind == "float?":
+            out.append({"name": c, "dtype": "float64"})
         elif fmt == "csv" or kind in ("string", "string?"):
             out.append({"name": c, "dtype": "string"})
         elif kind == "labels":

@@ -114,7 +114,7 @@ class JsonlSink(_SplitSink):
         if self.embed:
             tail = ',"annotations":' + row[8]
         if self.context:
-            before, after = row[9], row[10]
+            before, after = row[11], row[12]
             tail += (',"context_before":' + ("null" if before is None else encode(before))
                      + ',"context_after":' + ("null" if after is None else encode(after)))
         title = row[2]
@@ -123,8 +123,9 @@ class JsonlSink(_SplitSink):
                 + ',"gold_source":"' + g.source + '","split":' + self.split_json[split]
                 + ',"article_id":' + encode(row[1]) + ',"article_title":'
                 + ("null" if title is None else encode(title))
-                + ',"sentence_index":' + str(row[3]) + ',"n_annotators":' + str(row[6])
-                + tail + "}\n")
+                + ',"sentence_index":' + str(row[3]) + ',"start":' + str(row[9])
+                + ',"end":' + str(row[10]) + ',"n_annotators":' + str(row[6])
+                + ',"agreement":' + g.agreement_json + tail + "}\n")
 
 
 class CsvSink(_SplitSink):
@@ -163,11 +164,12 @@ class CsvSink(_SplitSink):
         else:
             parts += [g.pipe, g.ids_pipe]
         parts += [g.source, self.split_cell[split], csv_field(cell(row[1])),
-                  csv_field(cell(row[2])), str(row[3]), str(row[6])]
+                  csv_field(cell(row[2])), str(row[3]), str(row[9]), str(row[10]),
+                  str(row[6]), g.agreement_csv]
         if self.embed:
             parts.append('"' + row[8].replace('"', '""') + '"')  # JSON: never a formula
         if self.context:
-            parts += [csv_field(cell(row[9])), csv_field(cell(row[10]))]
+            parts += [csv_field(cell(row[11])), csv_field(cell(row[12]))]
         h = self.handles.get(split) or self._open(split)
         h.write(",".join(parts) + "\r\n")
 
@@ -205,8 +207,8 @@ class ParquetSink:
         if buf is None:
             buf = self.buffers[split] = []
         extra = ((json.loads(row[8]),) if self.embed else ()) + (
-            (row[9], row[10]) if self.context else ())
-        buf.append((pid, g, row[4], row[1], row[2], row[3], row[6], extra))
+            (row[11], row[12]) if self.context else ())
+        buf.append((pid, g, row[4], row[1], row[2], row[3], row[9], row[10], row[6], extra))
         self.buffered += 1
         if self.buffered >= self.ROW_GROUP:
             for name in list(self.buffers):
@@ -231,8 +233,10 @@ class ParquetSink:
         else:
             cols += [labels, pa.ListArray.from_arrays(offsets, flat)]
         cols += [[b[1].source for b in buf], [self.split_value[split]] * len(buf)]
-        cols += [[b[i] for b in buf] for i in (3, 4, 5, 6)]  # article id, title, index, n
-        cols += [[b[7][i] for b in buf] for i in range(len(self.columns) - len(cols))]
+        # article id, title, index, start, end, n annotators
+        cols += [[b[i] for b in buf] for i in (3, 4, 5, 6, 7, 8)]
+        cols.append([b[1].agreement for b in buf])
+        cols += [[b[9][i] for b in buf] for i in range(len(self.columns) - len(cols))]
         return cols
 
     def _flush(self, split: str) -> None:

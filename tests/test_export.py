@@ -30,7 +30,8 @@ NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 LATER = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 SUMMARY_KEYS = {"out", "files", "rows", "excluded", "gold_policy", "seed"}
 RECORD_KEYS = ["id", "text", "label", "label_id", "labels", "gold_source", "split",
-               "article_id", "article_title", "sentence_index", "n_annotators"]
+               "article_id", "article_title", "sentence_index", "start", "end",
+               "n_annotators", "agreement"]
 LABEL_NAMES = ["demand", "warning", "concession", "outcome", "none"]
 ANNOTATION_KEYS = {"annotator", "labels", "note", "duration_ms", "created_at"}
 RAW_KEYS = ["sentence_id", "annotator", "status", "labels", "flagged", "note", "duration_ms",

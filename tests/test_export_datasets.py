@@ -286,3 +286,37 @@ def test_raw_parquet_keeps_every_odd_value(empty_db, tmp_path):
         got = [None if v is None or (isinstance(v, float) and v != v) else
                (list(v) if hasattr(v, "tolist") else v) for v in parquet[col]]
         assert got == [r[col] for r in rows], col
+
+
+def test_offsets_and_the_sentences_agreement(empty_db, tmp_path):
+    """``start``/``end`` slice the sentence out of its article's stored text;
+    ``agreement`` is the share of agreeing annotator pairs: 3 of 3 agree -> 1.0, 2 of 3
+    -> 1/3 (one pair of three), a single annotator -> null."""
+    db = empty_db
+    cfg = project.load_config(db)
+    p = people(db, "alice", "bob", "carol")
+    sids = add_article(db, "offsets", ["First one.", "Second, with “quotes” – 北京.",
+                                       "Third."])
+    for who in ("alice", "bob", "carol"):
+        annotate.save(db, p[who], sids[0], cfg, labels=["demand"])
+    for who, lab in (("alice", "demand"), ("bob", "demand"), ("carol", "warning")):
+        annotate.save(db, p[who], sids[1], cfg, labels=[lab])
+    annotate.save(db, p["alice"], sids[2], cfg, labels=["outcome"])
+    out = tmp_path / "out"
+    do_export(db, out, gold_policy="majority", min_annotators=1, ratios=None)
+    rows = {r["id"]: r for r in read_jsonl(out / "dataset.jsonl")}
+    article = db.execute("SELECT text FROM articles").fetchone()[0]
+    assert len(rows) == 3
+    for r in rows.values():
+        assert article[r["start"]:r["end"]] == r["text"]
+    assert sorted(r["agreement"] for r in rows.values() if r["agreement"] is not None) == [
+        0.3333, 1.0]
+    assert [r for r in rows.values() if r["agreement"] is None][0]["n_annotators"] == 1
+    frame = pd.read_parquet(out / "dataset.parquet")
+    assert list(frame["start"]) == [r["start"] for r in rows.values()]
+    assert [None if v != v else v for v in frame["agreement"]] == [
+        r["agreement"] for r in rows.values()]
+    csv = pd.read_csv(out / "dataset.csv", dtype=str, keep_default_na=False)
+    assert list(csv["agreement"]) == ["" if r["agreement"] is None else repr(r["agreement"])
+                                      for r in rows.values()]
+    db.close()
