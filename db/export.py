@@ -367,20 +367,10 @@ def sentence_places(db: sqlite3.Connection | sqlite_utils.Database,
     return _chunks(raw(db).execute(_SENTENCE_PLACES_SQL), chunk)
 
 
-def max_sentence_id(db: sqlite3.Connection | sqlite_utils.Database) -> int:
-    """The largest sentence id (0 without sentences)."""
-    return max_id(db, "sentences")
-
-
 def article_external_ids(db: sqlite3.Connection | sqlite_utils.Database
                          ) -> list[tuple[int, str]]:
     """``(id, external id)`` of every article."""
     return raw(db).execute("SELECT id, external_id FROM articles ORDER BY id").fetchall()
-
-
-def annotator_names(db: sqlite3.Connection | sqlite_utils.Database) -> list[tuple[int, str]]:
-    """``(id, name)`` of every annotator."""
-    return raw(db).execute("SELECT id, name FROM annotators ORDER BY id").fetchall()
 
 
 def raw_query_plans(db: sqlite3.Connection | sqlite_utils.Database) -> dict[str, list[str]]:

@@ -97,14 +97,8 @@ def _csv_records(lines: records.LineReader,
         errors.add(None, "the file is empty")
         return
     head_line, header = first
-    header = [h.strip().lower() for h in header]
-    twice = records.duplicate_name(header)
-    if twice is not None:
-        errors.add(head_line, f"the column {clip(twice)} appears twice in the header")
-        return
-    missing = _missing_columns(header)
-    if missing:
-        errors.add(head_line, missing)
+    header = _checked_header(head_line, header, errors)
+    if header is None:
         return
     rows = 0
     while True:
@@ -143,6 +137,22 @@ def _json_object(path, line: int, text: str, errors) -> dict | None:
         errors.add(line, missing.replace("column", "field"))
         return None
     return obj
+
+
+def _checked_header(line: int, header: list[str], errors) -> list[str] | None:
+    """A CSV header normalised (trimmed, lower case), or None with its problem noted in
+    ``errors`` (a column named twice, a required column missing): both CSV readers'
+    check."""
+    header = [h.strip().lower() for h in header]
+    twice = records.duplicate_name(header)
+    if twice is not None:
+        errors.add(line, f"the column {clip(twice)} appears twice in the header")
+        return None
+    missing = _missing_columns(header)
+    if missing:
+        errors.add(line, missing)
+        return None
+    return header
 
 
 def _missing_columns(columns: list[str]) -> str | None:
@@ -563,14 +573,8 @@ def _fast_csv(path: Path, f, parser: _Parser, errors: Errors) -> Iterator[Fast]:
     else:
         errors.add(None, "the file is empty")
         return
-    header = [h.strip().lower() for h in header]
-    twice = records.duplicate_name(header)
-    if twice is not None:
-        errors.add(head_line, f"the column {clip(twice)} appears twice in the header")
-        return
-    missing = _missing_columns(header)
-    if missing:
-        errors.add(head_line, missing)
+    header = _checked_header(head_line, header, errors)
+    if header is None:
         return
     col = {name: i for i, name in reversed(list(enumerate(header)))}  # first one wins
     # (a duplicate name was refused above; unnamed columns are never looked up)

@@ -126,9 +126,9 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
     (not atomic: use :func:`export`). Returns the summary (see :func:`export`).
 
     ``parallel`` (default: when the project has at least ``PARALLEL_MIN_ANNOTATIONS``
-    annotations and a database file): worker processes (``labeling.export_worker``) write
-    ``annotations.jsonl`` and ``annotations.csv`` and compute the agreement figures, while
-    this one resolves gold and writes the dataset files. All of them take their read
+    annotations, a database file and raw files to write): one worker process
+    (``labeling.export_worker``) per raw annotation file, while this one computes the
+    agreement figures, resolves gold and writes the dataset files. All of them take their read
     snapshot inside ``db.export.write_gate``, so they read the same data, and the files
     are the same bytes either way. (Processes, not threads: Python's GIL changes hands
     around every row SQLite returns, and two threads ran slower than one.)
@@ -139,7 +139,7 @@ def write_files(db: sqlite_utils.Database, folder: str | Path, options: ExportOp
     cfg = project.load_config(db)
     t0 = time.perf_counter()
     path = path_of(db)
-    if path is None:
+    if path is None or not options.raw_formats:  # workers only write raw files
         parallel = False
     elif parallel is None:
         parallel = export_db.annotation_count(db) >= PARALLEL_MIN_ANNOTATIONS

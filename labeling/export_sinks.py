@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import db.annotators as annotators_db
+import db.articles as articles_db
 import db.export as export_db
 from labeling import export_schema, splits
 from labeling.config import ProjectConfig
@@ -316,11 +318,11 @@ def write_raw_parquet(conn, folder: Path, cfg: ProjectConfig, options: ExportOpt
                 pa.array([p[1] for p in pairs], pa.string()))
 
     schema = export_schema.raw_arrow_schema()
-    name_ids, names = lookup(export_db.annotator_names(conn))
+    name_ids, names = lookup(list(annotators_db.names_by_id(conn).items()))
     article_ids, externals = lookup(export_db.article_external_ids(conn))
     # Public ids of every sentence, and where each sentence id's is: a dense array
     # (ids are dense), so a chunk maps its sentence ids with one numpy take.
-    where = np.zeros(export_db.max_sentence_id(conn) + 1, np.int64)
+    where = np.zeros(articles_db.max_sentence_id(conn) + 1, np.int64)
     parts, done = [], 0
     for places in export_db.sentence_places(conn):
         ids, arts, idxs = zip(*places)
