@@ -170,7 +170,9 @@ def _run_threads(path: Path, seconds: float, think: float = 0.0,
 @pytest.mark.parametrize("overlap", [2, 3])
 def test_twenty_threads(tmp_path, overlap):
     path = tmp_path / "team.db"
-    _seed_project(path, tmp_path, overlap=overlap)
+    # 600 sentences: with 300, a slow CI machine once saw the work run out before half the
+    # threads had been scheduled (9 of 20 labeled), which says nothing about Parley
+    _seed_project(path, tmp_path, overlap=overlap, n_sentences=600)
     checks: list[ops.CheckReport] = []
     # a pause of up to 2 ms between getting and saving a sentence: without it, on a loaded
     # machine a few threads could do all the work before the others are scheduled
